@@ -1,0 +1,18 @@
+//! CLIP Lens: look inside CLIP models. The library holds everything both faces
+//! (the `cliplens` command line and the web app) share; it has no web types.
+
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod weights;
+
+pub use error::{Error, ErrorKind, Result};
+pub mod preprocess;
+pub mod tokenizer;
+pub mod clip;
+pub mod quantize;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+pub mod manifest;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod prepare;

@@ -1,0 +1,83 @@
+//! `models/manifest.json`: the models a deployment serves, with the sha256 of
+//! every file so a download can be verified before it is used.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub models: Vec<ManifestModel>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestModel {
+    /// Hub id (`openai/clip-vit-base-patch32`) or a CLIP Lens name.
+    pub id: String,
+    /// Directory under `models/` holding the files.
+    pub dir: String,
+    pub files: Vec<ManifestFile>,
+    /// sha256 of the float checkpoint the int8 file was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha256: Option<String>,
+    /// Free text: where it came from, what it measured.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl Manifest {
+    pub fn from_json(bytes: &[u8], origin: &str) -> Result<Self> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| Error::config(origin, format!("not a model manifest: {e}")))?;
+        if manifest.format_version != MANIFEST_VERSION {
+            return Err(Error::config(
+                origin,
+                format!("manifest format_version {} is not {MANIFEST_VERSION}", manifest.format_version),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Replaces the entry with the same id, or appends.
+    pub fn upsert(&mut self, model: ManifestModel) {
+        self.models.retain(|m| m.id != model.id);
+        self.models.push(model);
+    }
+
+    pub fn find(&self, id: &str) -> Option<&ManifestModel> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+impl ManifestModel {
+    /// Checks `bytes` against the recorded size and sha256 of file `name`.
+    pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let Some(file) = self.files.iter().find(|f| f.name == name) else {
+            return Err(Error::config(&self.id, format!("the manifest lists no file `{name}`")));
+        };
+        if file.bytes != bytes.len() as u64 {
+            return Err(Error::weights(
+                format!("{}/{name}", self.dir),
+                format!("is {} bytes, the manifest says {} (truncated download?)", bytes.len(), file.bytes),
+            ));
+        }
+        let actual = crate::quantize::sha256_hex(bytes);
+        if actual != file.sha256 {
+            return Err(Error::weights(
+                format!("{}/{name}", self.dir),
+                format!("sha256 {actual} does not match the manifest's {}", file.sha256),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! Moves tensors from a [`WeightFile`] onto a device, dequantizing int8 there.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+use crate::weights::{HostTensor, WeightFile};
+
+pub struct Loader<'f, 'a> {
+    pub file: &'f WeightFile<'a>,
+    pub device: Device,
+    /// The config file the expected shapes come from, named in shape errors.
+    pub config_origin: String,
+}
+
+impl Loader<'_, '_> {
+    /// Tensor `name` of exactly `shape`, as f32 on the device.
+    pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+        let host = self.file.get(name)?;
+        if host.shape() != shape {
+            return Err(Error::tensor(
+                self.file.origin(),
+                name,
+                format!("shape {:?} does not match {:?}, implied by {}", host.shape(), shape, self.config_origin),
+            ));
+        }
+        Ok(self.upload(host, shape))
+    }
+
+    /// A PyTorch `[rows, cols]` matrix returned transposed, `[cols, rows]`,
+    /// which is the layout `x.matmul(w)` wants.
+    pub fn matrix_transposed(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
+        Ok(self.tensor(name, [rows, cols])?.transpose())
+    }
+
+    /// A scalar parameter stored as shape `[]` (transformers) or `[1]`.
+    pub fn scalar(&self, name: &str) -> Result<Tensor<1>> {
+        let host = self.file.get(name)?;
+        if host.shape().iter().product::<usize>() != 1 {
+            return Err(Error::tensor(self.file.origin(), name, format!("expected a scalar, found shape {:?}", host.shape())));
+        }
+        Ok(self.upload(host, [1]))
+    }
+
+    fn upload<const D: usize>(&self, host: HostTensor, shape: [usize; D]) -> Tensor<D> {
+        match host {
+            HostTensor::F32 { values, .. } => Tensor::from_data(TensorData::new(values, shape), &self.device),
+            HostTensor::Int8Rows { values, scales, .. } => {
+                let rows = scales.len();
+                let row_len = values.len() / rows.max(1);
+                // i8 -> f32 is exact; the scaling (the dequantization) runs on the device.
+                let q: Vec<f32> = values.into_iter().map(f32::from).collect();
+                let q = Tensor::<2>::from_data(TensorData::new(q, [rows, row_len]), &self.device);
+                let s = Tensor::<2>::from_data(TensorData::new(scales, [rows, 1]), &self.device);
+                (q * s).reshape(shape)
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Native-only helpers for the command line: reading model directories and
+//! choosing a compute device.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::clip::ModelFiles;
+use crate::error::{Error, Result};
+
+/// Compute backend for the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// burn's Flex CPU backend.
+    Cpu,
+    /// burn-wgpu (Vulkan, Metal or DX12; lavapipe works where no GPU is).
+    Wgpu,
+}
+
+/// The device for `backend`. wgpu is initialized once per process (a second
+/// initialization panics in burn), so later calls share the first device.
+pub fn device(backend: Backend) -> Result<Device> {
+    static WGPU: std::sync::OnceLock<std::result::Result<Device, String>> = std::sync::OnceLock::new();
+    match backend {
+        Backend::Cpu => Ok(Device::flex()),
+        Backend::Wgpu => WGPU
+            .get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("{e:?}")))
+            .clone()
+            .map_err(|e| Error::device(format!("no usable wgpu adapter ({e}); try --backend cpu"))),
+    }
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))
+}
+
+/// The weights file of a model directory: `model.safetensors`, else
+/// `model.int8.safetensors`, else the only `*.safetensors` there.
+fn weights_in(dir: &Path) -> Result<PathBuf> {
+    for name in ["model.safetensors", "model.int8.safetensors"] {
+        if dir.join(name).is_file() {
+            return Ok(dir.join(name));
+        }
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    let found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::usage(dir.display().to_string(), "holds no .safetensors weights file")),
+        _ => Err(Error::usage(
+            dir.display().to_string(),
+            "holds several .safetensors files: pass the one to use as --model DIR/FILE.safetensors",
+        )),
+    }
+}
+
+/// Reads a model given as a directory (`config.json`, `tokenizer.json`,
+/// weights, optional `preprocessor_config.json`) or as a weights file with
+/// those files beside it.
+pub fn read_model(path: &Path) -> Result<ModelFiles> {
+    let (dir, weights) = if path.is_dir() {
+        (path.to_path_buf(), weights_in(path)?)
+    } else if path.is_file() {
+        (path.parent().map(Path::to_path_buf).unwrap_or_default(), path.to_path_buf())
+    } else {
+        return Err(Error::usage(path.display().to_string(), "no such model directory or weights file"));
+    };
+    let named = |p: PathBuf| -> Result<(String, Vec<u8>)> { Ok((p.display().to_string(), read(&p)?)) };
+    let preprocessor = dir.join("preprocessor_config.json");
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string());
+    Ok(ModelFiles {
+        name,
+        config: named(dir.join("config.json"))?,
+        weights: named(weights)?,
+        tokenizer: named(dir.join("tokenizer.json"))?,
+        preprocessor: if preprocessor.is_file() { Some(named(preprocessor)?) } else { None },
+    })
+}

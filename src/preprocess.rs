@@ -1,0 +1,299 @@
+//! CLIPImageProcessor on RGB bytes: resize the shortest side (bicubic, the
+//! exact fixed-point algorithm Pillow uses, so results match transformers
+//! pixel for pixel), center crop, rescale, normalize.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader};
+
+use crate::config::PreprocessConfig;
+use crate::error::{Error, Result};
+
+/// Images larger than this many pixels are refused before decoding, so one
+/// huge file cannot exhaust memory (a browser tab has ~4 GB at most).
+pub const MAX_PIXELS: u64 = 100_000_000;
+
+/// An 8-bit RGB image, pixels interleaved row by row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u8>,
+}
+
+impl RgbImage {
+    pub fn new(width: usize, height: usize, pixels: Vec<u8>) -> Self {
+        assert_eq!(pixels.len(), width * height * 3, "RGB buffer size");
+        RgbImage { width, height, pixels }
+    }
+
+    /// Drops the alpha channel of RGBA pixels (what `Image.convert("RGB")` does).
+    pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Self {
+        let pixels = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        RgbImage::new(width, height, pixels)
+    }
+}
+
+/// Decodes an image file (PNG, JPEG, WebP, GIF, BMP, TIFF), honoring EXIF
+/// orientation and converting grayscale, palette, alpha and CMYK to RGB.
+pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage> {
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        return decode_jpeg(bytes, origin);
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::image(origin, format!("cannot be read: {e}")))?;
+    if reader.format().is_none() {
+        return Err(Error::image(origin, "is not an image (unrecognized format)"));
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| Error::image(origin, describe(&e)))?;
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(Error::image(
+            origin,
+            format!("is too large: {w}x{h} px (the limit is {} megapixels)", MAX_PIXELS / 1_000_000),
+        ));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| Error::image(origin, describe(&e)))?;
+    image.apply_orientation(orientation);
+    let rgb = image.to_rgb8();
+    let (width, height) = (rgb.width() as usize, rgb.height() as usize);
+    if width == 0 || height == 0 {
+        return Err(Error::image(origin, "has no pixels"));
+    }
+    Ok(RgbImage::new(width, height, rgb.into_raw()))
+}
+
+/// JPEG through jpeg-decoder, converted to RGB the way Pillow does
+/// (`convert("RGB")`: CMYK by `(255 - C)(255 - K) / 255` on inverted Adobe data).
+fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
+    use jpeg_decoder::{Decoder, PixelFormat};
+    let mut decoder = Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(|e| Error::image(origin, format!("is corrupt or truncated ({e})")))?;
+    let info = decoder.info().ok_or_else(|| Error::image(origin, "is corrupt (no JPEG frame)"))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    if (w as u64) * (h as u64) > MAX_PIXELS {
+        return Err(Error::image(
+            origin,
+            format!("is too large: {w}x{h} px (the limit is {} megapixels)", MAX_PIXELS / 1_000_000),
+        ));
+    }
+    let data = decoder.decode().map_err(|e| Error::image(origin, format!("is corrupt or truncated ({e})")))?;
+    let rgb: Vec<u8> = match info.pixel_format {
+        PixelFormat::RGB24 => data,
+        PixelFormat::L8 => data.iter().flat_map(|&v| [v; 3]).collect(),
+        PixelFormat::L16 => data.chunks_exact(2).flat_map(|v| [v[0]; 3]).collect(),
+        PixelFormat::CMYK32 => data
+            .chunks_exact(4)
+            .flat_map(|p| {
+                // jpeg-decoder hands out ink amounts; Pillow's cmyk2rgb:
+                // R = (255 - K) - C * (255 - K) / 255, with its rounding.
+                let not_k = 255 - u32::from(p[3]);
+                let mul_div_255 = |a: u32, b: u32| {
+                    let t = a * b + 128;
+                    ((t >> 8) + t) >> 8
+                };
+                [0, 1, 2].map(|c| (not_k - mul_div_255(u32::from(p[c]), not_k)) as u8)
+            })
+            .collect(),
+    };
+    if w == 0 || h == 0 {
+        return Err(Error::image(origin, "has no pixels"));
+    }
+    let image = RgbImage::new(w, h, rgb);
+    let orientation = decoder
+        .exif_data()
+        .and_then(image::metadata::Orientation::from_exif_chunk)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    if orientation == image::metadata::Orientation::NoTransforms {
+        return Ok(image);
+    }
+    let buffer = image::RgbImage::from_raw(w as u32, h as u32, image.pixels).expect("buffer size");
+    let mut dynamic = DynamicImage::ImageRgb8(buffer);
+    dynamic.apply_orientation(orientation);
+    let rgb = dynamic.to_rgb8();
+    Ok(RgbImage::new(rgb.width() as usize, rgb.height() as usize, rgb.into_raw()))
+}
+
+fn describe(err: &image::ImageError) -> String {
+    match err {
+        image::ImageError::Decoding(_) | image::ImageError::IoError(_) => format!("is corrupt or truncated ({err})"),
+        image::ImageError::Unsupported(_) => format!("uses an unsupported image feature ({err})"),
+        image::ImageError::Limits(_) => format!("is too large to decode ({err})"),
+        _ => format!("cannot be decoded ({err})"),
+    }
+}
+
+/// Resize so the shortest side is `cfg.shortest_edge`, then center crop:
+/// the 8-bit image CLIP sees, before normalization.
+pub fn resize_and_crop(image: &RgbImage, cfg: &PreprocessConfig) -> RgbImage {
+    let (w, h) = (image.width, image.height);
+    let short = w.min(h);
+    let long = w.max(h);
+    // transformers: int(shortest_edge * long / short), truncated.
+    let new_long = (cfg.shortest_edge as f64 * long as f64 / short as f64) as usize;
+    let (new_w, new_h) = if w <= h { (cfg.shortest_edge, new_long) } else { (new_long, cfg.shortest_edge) };
+    let resized = resize_bicubic(image, new_w.max(1), new_h.max(1));
+    center_crop(&resized, cfg.crop_size.0, cfg.crop_size.1)
+}
+
+/// The full CLIPImageProcessor: `[3, crop_h, crop_w]` normalized floats.
+pub fn preprocess(image: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
+    let cropped = resize_and_crop(image, cfg);
+    normalize(&cropped, cfg)
+}
+
+/// Rescale and normalize an 8-bit image into channel-first floats.
+pub fn normalize(image: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
+    let plane = image.width * image.height;
+    let mut out = vec![0.0f32; 3 * plane];
+    for (i, px) in image.pixels.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = (px[c] as f32 * cfg.rescale_factor - cfg.image_mean[c]) / cfg.image_std[c];
+        }
+    }
+    out
+}
+
+/// transformers' `center_crop`: top-left at `(size - crop) // 2`, zero
+/// padding where the image is smaller than the crop.
+pub fn center_crop(image: &RgbImage, crop_h: usize, crop_w: usize) -> RgbImage {
+    let top = (image.height as isize - crop_h as isize).div_euclid(2);
+    let left = (image.width as isize - crop_w as isize).div_euclid(2);
+    let mut pixels = vec![0u8; crop_w * crop_h * 3];
+    for y in 0..crop_h {
+        let sy = y as isize + top;
+        if sy < 0 || sy >= image.height as isize {
+            continue;
+        }
+        for x in 0..crop_w {
+            let sx = x as isize + left;
+            if sx < 0 || sx >= image.width as isize {
+                continue;
+            }
+            let src = (sy as usize * image.width + sx as usize) * 3;
+            let dst = (y * crop_w + x) * 3;
+            pixels[dst..dst + 3].copy_from_slice(&image.pixels[src..src + 3]);
+        }
+    }
+    RgbImage::new(crop_w, crop_h, pixels)
+}
+
+// ---- Pillow's bicubic resampling (libImaging/Resample.c), 8-bit path ----
+
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+fn bicubic(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+    } else {
+        0.0
+    }
+}
+
+/// For each output index: first input index and fixed-point weights.
+fn coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
+    const SUPPORT: f64 = 2.0;
+    let scale = in_size as f64 / out_size as f64;
+    let filter_scale = scale.max(1.0);
+    let support = SUPPORT * filter_scale;
+    let inv_filter_scale = 1.0 / filter_scale;
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            // C casts truncate toward zero.
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let weights: Vec<f64> = (xmin..xmax)
+                .map(|x| bicubic((x as f64 - center + 0.5) * inv_filter_scale))
+                .collect();
+            let total: f64 = weights.iter().sum();
+            let fixed = weights
+                .iter()
+                .map(|w| {
+                    let w = if total != 0.0 { w / total } else { *w };
+                    let v = w * (1u32 << PRECISION_BITS) as f64;
+                    (if v < 0.0 { v - 0.5 } else { v + 0.5 }) as i32
+                })
+                .collect();
+            (xmin, fixed)
+        })
+        .collect()
+}
+
+fn clip8(acc: i64) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Pillow's `Image.resize(size, Image.BICUBIC)` for RGB images: a horizontal
+/// pass into an 8-bit buffer, then a vertical pass, each skipped when that
+/// side does not change.
+pub fn resize_bicubic(image: &RgbImage, width: usize, height: usize) -> RgbImage {
+    let horizontal = if width != image.width {
+        let coeffs = coefficients(image.width, width);
+        let mut out = vec![0u8; width * image.height * 3];
+        for y in 0..image.height {
+            let row = &image.pixels[y * image.width * 3..(y + 1) * image.width * 3];
+            for (x, (start, weights)) in coeffs.iter().enumerate() {
+                for c in 0..3 {
+                    let mut acc: i64 = 1 << (PRECISION_BITS - 1);
+                    for (k, &w) in weights.iter().enumerate() {
+                        acc += i64::from(row[(start + k) * 3 + c]) * i64::from(w);
+                    }
+                    out[(y * width + x) * 3 + c] = clip8(acc);
+                }
+            }
+        }
+        RgbImage::new(width, image.height, out)
+    } else {
+        image.clone()
+    };
+    if height == horizontal.height {
+        return horizontal;
+    }
+    let coeffs = coefficients(horizontal.height, height);
+    let stride = width * 3;
+    let mut out = vec![0u8; width * height * 3];
+    for (y, (start, weights)) in coeffs.iter().enumerate() {
+        for i in 0..stride {
+            let mut acc: i64 = 1 << (PRECISION_BITS - 1);
+            for (k, &w) in weights.iter().enumerate() {
+                acc += i64::from(horizontal.pixels[(start + k) * stride + i]) * i64::from(w);
+            }
+            out[y * stride + i] = clip8(acc);
+        }
+    }
+    RgbImage::new(width, height, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resizing_to_the_same_size_is_the_identity() {
+        let pixels: Vec<u8> = (0..5 * 4 * 3).map(|i| (i * 37 % 256) as u8).collect();
+        let image = RgbImage::new(5, 4, pixels);
+        assert_eq!(resize_bicubic(&image, 5, 4), image);
+    }
+
+    #[test]
+    fn a_flat_image_stays_flat() {
+        let image = RgbImage::new(7, 3, [10u8, 200, 30].repeat(21));
+        let out = resize_bicubic(&image, 16, 11);
+        assert!(out.pixels.chunks(3).all(|p| p == [10, 200, 30]));
+    }
+
+    #[test]
+    fn crop_takes_the_center() {
+        let pixels: Vec<u8> = (0..4 * 2).flat_map(|i| [i as u8; 3]).collect();
+        let image = RgbImage::new(4, 2, pixels);
+        let out = center_crop(&image, 2, 2);
+        assert_eq!(out.pixels.chunks(3).map(|p| p[0]).collect::<Vec<_>>(), vec![1, 2, 5, 6]);
+    }
+}

@@ -1,0 +1,95 @@
+//! CLIP tokenization with the `tokenizers` crate from any CLIP `tokenizer.json`:
+//! `[BOS] tokens [EOS]`, truncated and padded (with EOS, as transformers does)
+//! to the model's context length.
+
+use crate::error::{Error, Result};
+use crate::model::TokenBatch;
+
+const BOS: &str = "<|startoftext|>";
+const EOS: &str = "<|endoftext|>";
+
+pub struct ClipTokenizer {
+    inner: tokenizers::Tokenizer,
+    bos: u32,
+    eos: u32,
+    context_length: usize,
+}
+
+/// One prompt's tokens, already padded to the context length.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tokenized {
+    pub ids: Vec<u32>,
+    pub attention_mask: Vec<u8>,
+    /// Number of text tokens dropped to fit the context (0 when it fit).
+    pub dropped_tokens: usize,
+}
+
+impl ClipTokenizer {
+    /// Parses a `tokenizer.json`; `origin` names it in errors.
+    pub fn from_json(bytes: &[u8], origin: &str, context_length: usize) -> Result<Self> {
+        let inner = tokenizers::Tokenizer::from_bytes(bytes)
+            .map_err(|e| Error::tokenizer(origin, format!("not a valid tokenizer.json: {e}")))?;
+        let special = |token: &str| {
+            inner
+                .token_to_id(token)
+                .ok_or_else(|| Error::tokenizer(origin, format!("has no `{token}` token: not a CLIP tokenizer")))
+        };
+        let (bos, eos) = (special(BOS)?, special(EOS)?);
+        if context_length < 2 {
+            return Err(Error::config(origin, format!("context length {context_length} leaves no room for text")));
+        }
+        Ok(ClipTokenizer { inner, bos, eos, context_length })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn context_length(&self) -> usize {
+        self.context_length
+    }
+
+    /// Tokenizes one prompt. Overlong prompts are truncated (see
+    /// `dropped_tokens`), never rejected.
+    pub fn encode(&self, text: &str) -> Result<Tokenized> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::prompt(quote(text), format!("cannot be tokenized: {e}")))?;
+        let text_ids = encoding.get_ids();
+        let room = self.context_length - 2;
+        let kept = text_ids.len().min(room);
+        let mut ids = Vec::with_capacity(self.context_length);
+        ids.push(self.bos);
+        ids.extend_from_slice(&text_ids[..kept]);
+        ids.push(self.eos);
+        let real = ids.len();
+        ids.resize(self.context_length, self.eos);
+        let mut attention_mask = vec![1u8; real];
+        attention_mask.resize(self.context_length, 0);
+        Ok(Tokenized { ids, attention_mask, dropped_tokens: text_ids.len() - kept })
+    }
+
+    /// Tokenizes prompts into one padded batch.
+    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<(TokenBatch, Vec<Tokenized>)> {
+        let encoded = texts.iter().map(|t| self.encode(t.as_ref())).collect::<Result<Vec<_>>>()?;
+        let batch = TokenBatch {
+            ids: encoded.iter().flat_map(|e| e.ids.iter().copied()).collect(),
+            attention_mask: encoded.iter().flat_map(|e| e.attention_mask.iter().copied()).collect(),
+            batch: encoded.len(),
+            len: self.context_length,
+        };
+        Ok((batch, encoded))
+    }
+}
+
+/// A prompt as it appears in messages: quoted, and shortened if long.
+pub fn quote(text: &str) -> String {
+    const MAX: usize = 40;
+    if text.chars().count() <= MAX {
+        format!("prompt {text:?}")
+    } else {
+        let head: String = text.chars().take(MAX).collect();
+        format!("prompt {:?}", head + "…")
+    }
+}

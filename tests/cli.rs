@@ -1,0 +1,231 @@
+//! The `cliplens` binary as a user meets it: JSON output, and one clear line
+//! naming the file and the problem for each kind of bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn cliplens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cliplens")).args(args).output().expect("run cliplens")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A copy of the tiny model directory that a test may damage.
+fn tiny_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(fixtures().join("tiny").join(name), dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+fn image(name: &str) -> String {
+    fixtures().join("images").join(name).display().to_string()
+}
+
+fn fixture_images() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures().join("images"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.ends_with(".md") && !n.ends_with(".safetensors") && n != "not_an_image.png")
+        .collect();
+    names.sort();
+    names.into_iter().map(|n| image(&n)).collect()
+}
+
+fn embed_json(model: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let model = model.display().to_string();
+    let mut args = vec!["embed", "--model", model.as_str(), "--json"];
+    args.extend_from_slice(extra);
+    let out = cliplens(&args);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, json)
+}
+
+fn rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+#[test]
+fn embed_json_has_normalized_embeddings_and_their_cosines() {
+    let images = fixture_images();
+    let mut args: Vec<&str> = Vec::new();
+    for path in images.iter().take(3) {
+        args.extend(["--image", path.as_str()]);
+    }
+    args.extend(["--text", "a photo of a cat", "--text", "a red circle"]);
+    let (out, json) = embed_json(&fixtures().join("tiny"), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let image_embeds = rows(&json["image_embeds"]);
+    let text_embeds = rows(&json["text_embeds"]);
+    let similarity = rows(&json["similarity"]);
+    assert_eq!((image_embeds.len(), text_embeds.len()), (3, 2));
+    for e in image_embeds.iter().chain(&text_embeds) {
+        assert_eq!(e.len(), 24);
+        let norm: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+    }
+    for (i, row) in similarity.iter().enumerate() {
+        for (j, &s) in row.iter().enumerate() {
+            let dot: f32 = image_embeds[i].iter().zip(&text_embeds[j]).map(|(a, b)| a * b).sum();
+            assert!((s - dot).abs() < 1e-6);
+        }
+    }
+    let reference = Reference::open(&fixtures().join("tiny/reference.safetensors"));
+    let scale = json["logit_scale"].as_f64().unwrap() as f32;
+    assert!((scale - reference.get("logit_scale_exp").1[0]).abs() < 1e-4);
+    assert!(json["model"].as_str().unwrap().contains("tiny"));
+}
+
+#[test]
+fn wgpu_and_cpu_agree_through_the_cli() {
+    if std::env::var("CLIPLENS_SKIP_WGPU").is_ok() {
+        return;
+    }
+    let images = fixture_images();
+    let args = ["--image", images[0].as_str(), "--text", "a dog", "--text", "two cats"];
+    let (_, cpu) = embed_json(&fixtures().join("tiny"), &args);
+    let mut wgpu_args = args.to_vec();
+    wgpu_args.extend(["--backend", "wgpu"]);
+    let (out, wgpu) = embed_json(&fixtures().join("tiny"), &wgpu_args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (a, b) in rows(&cpu["similarity"]).concat().iter().zip(rows(&wgpu["similarity"]).concat()) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
+}
+
+/// Exactly one `error:` line naming `file` and containing `problem`.
+fn assert_one_clear_line(out: &Output, file: &str, problem: &str) {
+    assert!(!out.status.success(), "should fail");
+    let err = stderr(out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected:\n{err}");
+    assert!(lines[0].contains(file) && lines[0].contains(problem), "{:?} should name {file:?} and {problem:?}", lines[0]);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn truncated_weights() {
+    let dir = tiny_copy();
+    let weights = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let (out, _) = embed_json(dir.path(), &["--text", "a cat"]);
+    assert_one_clear_line(&out, "model.safetensors", "truncated");
+}
+
+#[test]
+fn weights_that_are_not_safetensors() {
+    let dir = tiny_copy();
+    std::fs::write(dir.path().join("model.safetensors"), b"<html>404 not found</html>").unwrap();
+    let (out, _) = embed_json(dir.path(), &["--text", "a cat"]);
+    assert_one_clear_line(&out, "model.safetensors", "not a safetensors file");
+}
+
+#[test]
+fn a_safetensors_file_that_is_not_clip() {
+    let dir = tiny_copy();
+    let values: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 2], &values).unwrap();
+    let bytes = safetensors::serialize([("classifier.weight", view)], None).unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), bytes).unwrap();
+    let (out, _) = embed_json(dir.path(), &["--text", "a cat"]);
+    assert_one_clear_line(&out, "model.safetensors", "missing");
+}
+
+#[test]
+fn a_config_whose_hidden_size_does_not_match_the_weights() {
+    let dir = tiny_copy();
+    let path = dir.path().join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["text_config"]["hidden_size"] = 64.into();
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let (out, _) = embed_json(dir.path(), &["--text", "a cat"]);
+    assert_one_clear_line(&out, "model.safetensors", "config.json");
+    assert!(stderr(&out).contains("does not match"));
+}
+
+#[test]
+fn an_unknown_extra_tensor_is_named() {
+    let dir = tiny_copy();
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors = st.tensors();
+    let extra = vec![0u8; 8];
+    tensors.push(("text_model.extra_head.weight".into(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &extra).unwrap()));
+    std::fs::write(&path, safetensors::serialize(tensors, None).unwrap()).unwrap();
+    let (out, _) = embed_json(dir.path(), &["--text", "a cat"]);
+    assert_one_clear_line(&out, "text_model.extra_head.weight", "unknown");
+}
+
+#[test]
+fn a_bad_image_is_reported_and_the_rest_of_the_batch_goes_on() {
+    let images = fixture_images();
+    let bad = image("not_an_image.png");
+    let (out, json) = embed_json(
+        &fixtures().join("tiny"),
+        &["--image", bad.as_str(), "--image", images[0].as_str(), "--text", "a cat", "--text", "  "],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.lines().any(|l| l.starts_with("error:") && l.contains("not_an_image.png") && l.contains("not an image")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("error:") && l.contains("is empty")), "{err}");
+    // The good inputs were still embedded.
+    assert_eq!(rows(&json["image_embeds"]).len(), 1);
+    assert_eq!(rows(&json["text_embeds"]).len(), 1);
+    assert_eq!(json["errors"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_missing_model_directory() {
+    let out = cliplens(&["embed", "--model", "/nonexistent/model", "--text", "a cat"]);
+    assert_one_clear_line(&out, "/nonexistent/model", "no such model");
+}
+
+#[test]
+fn prepare_models_fails_in_one_line_without_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let out = cliplens(&["prepare-models", "--out", out_dir.as_str(), "--id", "openai/clip-vit-base-patch32"]);
+    // Where the hub is reachable this would download 600 MB: only assert the offline behaviour.
+    if out.status.success() {
+        return;
+    }
+    assert_one_clear_line(&out, "prepare-models", "huggingface.co");
+}
+
+#[test]
+fn quantize_writes_int8_with_metadata_and_reports_its_error() {
+    let dir = tiny_copy();
+    let input = dir.path().join("model.safetensors").display().to_string();
+    let output = dir.path().join("model.int8.safetensors");
+    let out = cliplens(&["quantize", input.as_str(), output.to_str().unwrap(), "--source-id", "tiny-test", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ratio = report["size_ratio"].as_f64().unwrap();
+    assert!(ratio < 0.4, "int8 should be well under half the f32 size, got {ratio}");
+    let error = &report["error"];
+    assert!(error["image_cosine_min"].as_f64().unwrap() > 0.99, "{error}");
+    assert!(error["text_cosine_min"].as_f64().unwrap() > 0.99, "{error}");
+
+    let bytes = std::fs::read(&output).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(meta["format"], "cliplens-int8");
+    assert_eq!(meta["source_model"], "tiny-test");
+    let source = std::fs::read(fixtures().join("tiny/model.safetensors")).unwrap();
+    assert_eq!(meta["source_sha256"], cliplens::quantize::sha256_hex(&source));
+
+    // The int8 file loads as a model by itself.
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let (out, json) = embed_json(dir.path(), &["--text", "a cat"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rows(&json["text_embeds"]).len(), 1);
+}

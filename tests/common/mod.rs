@@ -1,0 +1,74 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor};
+use safetensors::{Dtype, SafeTensors};
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// `../shared/data`: real tokenizer and configs, read but never copied.
+pub fn shared_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+/// The devices the parity tests run on: Flex (CPU) and wgpu (lavapipe in CI).
+/// Set CLIPLENS_SKIP_WGPU=1 to test on the CPU only where no Vulkan exists.
+pub fn devices() -> Vec<(&'static str, Device, f32)> {
+    let mut devices = vec![("cpu", Device::flex(), 1e-4)];
+    if std::env::var("CLIPLENS_SKIP_WGPU").is_err() {
+        let wgpu = cliplens::native::device(cliplens::native::Backend::Wgpu)
+            .expect("wgpu device (install mesa-vulkan-drivers, or set CLIPLENS_SKIP_WGPU=1)");
+        devices.push(("wgpu", wgpu, 1e-3));
+    }
+    devices
+}
+
+/// Tensors of a reference safetensors file, converted to f32 (ints too).
+pub struct Reference {
+    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl Reference {
+    pub fn open(path: &std::path::Path) -> Self {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+                Dtype::I64 => data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+                Dtype::U8 => data.iter().map(|&b| b as f32).collect(),
+                other => panic!("{name}: unexpected dtype {other:?}"),
+            };
+            tensors.insert(name, (view.shape().to_vec(), values));
+        }
+        Reference { tensors }
+    }
+
+    pub fn get(&self, name: &str) -> &(Vec<usize>, Vec<f32>) {
+        self.tensors.get(name).unwrap_or_else(|| panic!("reference has no `{name}`"))
+    }
+}
+
+pub fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
+    let shape = t.dims().to_vec();
+    (shape, pollster::block_on(cliplens::clip::read_vec(t)).unwrap())
+}
+
+/// Largest absolute difference; panics on a shape mismatch.
+pub fn max_abs_diff(what: &str, actual: &(Vec<usize>, Vec<f32>), expected: &(Vec<usize>, Vec<f32>)) -> f32 {
+    assert_eq!(actual.0, expected.0, "{what}: shape");
+    actual.1.iter().zip(&expected.1).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+}
+
+pub fn assert_close(what: &str, actual: &(Vec<usize>, Vec<f32>), expected: &(Vec<usize>, Vec<f32>), tol: f32) {
+    let diff = max_abs_diff(what, actual, expected);
+    assert!(diff <= tol, "{what}: max abs diff {diff:e} > {tol:e}");
+    assert!(actual.1.iter().all(|v| v.is_finite()), "{what}: non-finite values");
+}

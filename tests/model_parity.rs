@@ -1,0 +1,100 @@
+//! The burn CLIP against Hugging Face transformers on a random-weight tiny
+//! checkpoint (tests/parity/make_fixtures.py): every output, both encoders,
+//! f32/f16/bf16 weights, on the CPU (1e-4) and on wgpu (1e-3).
+
+mod common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use cliplens::config::ClipConfig;
+use cliplens::model::{ClipModel, TokenBatch, logits_per_image};
+use cliplens::weights::WeightFile;
+use common::*;
+
+fn tiny_config() -> ClipConfig {
+    let path = fixtures().join("tiny/config.json");
+    ClipConfig::from_json(&std::fs::read(&path).unwrap(), "tiny/config.json").unwrap()
+}
+
+fn load(weights: &str, device: &Device) -> ClipModel {
+    let bytes = std::fs::read(fixtures().join("tiny").join(weights)).unwrap();
+    let file = WeightFile::parse(&bytes, weights).unwrap();
+    ClipModel::load(&tiny_config(), "tiny/config.json", &file, device).unwrap()
+}
+
+fn tokens(reference: &Reference) -> TokenBatch {
+    let (shape, ids) = reference.get("text.input_ids");
+    let (_, mask) = reference.get("text.attention_mask");
+    TokenBatch {
+        ids: ids.iter().map(|&v| v as u32).collect(),
+        attention_mask: mask.iter().map(|&v| v as u8).collect(),
+        batch: shape[0],
+        len: shape[1],
+    }
+}
+
+fn pixels(reference: &Reference, device: &Device) -> Tensor<4> {
+    let (shape, values) = reference.get("vision.pixel_values").clone();
+    Tensor::from_data(TensorData::new(values, [shape[0], shape[1], shape[2], shape[3]]), device)
+}
+
+fn check_against(weights: &str, reference_file: &str) {
+    let reference = Reference::open(&fixtures().join("tiny").join(reference_file));
+    for (backend, device, tol) in devices() {
+        let model = load(weights, &device);
+        let what = |name: &str| format!("{weights} on {backend}: {name}");
+
+        let text = model.text_model.forward(&tokens(&reference), true).unwrap();
+        for (i, state) in text.hidden_states.iter().enumerate() {
+            let name = format!("text.hidden_states.{i}");
+            assert_close(&what(&name), &values(state.clone()), reference.get(&name), tol);
+        }
+        assert_eq!(text.hidden_states.len(), model.config.text_config.num_hidden_layers + 1);
+        assert_close(&what("text.last_hidden_state"), &values(text.last_hidden_state), reference.get("text.last_hidden_state"), tol);
+        assert_close(&what("text.pooler_output"), &values(text.pooled.clone()), reference.get("text.pooler_output"), tol);
+        let text_embeds = model.text_projection.forward(text.pooled);
+        assert_close(&what("text.text_embeds"), &values(text_embeds.clone()), reference.get("text.text_embeds"), tol);
+
+        let vision = model.vision_model.forward(pixels(&reference, &device), true);
+        for (i, state) in vision.hidden_states.iter().enumerate() {
+            let name = format!("vision.hidden_states.{i}");
+            assert_close(&what(&name), &values(state.clone()), reference.get(&name), tol);
+        }
+        assert_eq!(vision.hidden_states.len(), model.config.vision_config.num_hidden_layers + 1);
+        assert_close(&what("vision.last_hidden_state"), &values(vision.last_hidden_state), reference.get("vision.last_hidden_state"), tol);
+        assert_close(&what("vision.pooler_output"), &values(vision.pooled.clone()), reference.get("vision.pooler_output"), tol);
+        let image_embeds = model.visual_projection.forward(vision.pooled);
+        assert_close(&what("vision.image_embeds"), &values(image_embeds.clone()), reference.get("vision.image_embeds"), tol);
+
+        assert_close(&what("logit_scale"), &values(model.logit_scale.val()), reference.get("logit_scale"), 1e-6);
+        let logits = logits_per_image(image_embeds, text_embeds, model.logit_scale.val());
+        // Logits are ~exp(logit_scale) times larger than the embeddings.
+        let scale = reference.get("logit_scale_exp").1[0];
+        assert_close(&what("logits_per_image"), &values(logits.clone()), reference.get("logits_per_image"), tol * scale);
+        assert_close(&what("logits_per_text"), &values(logits.transpose()), reference.get("logits_per_text"), tol * scale);
+    }
+}
+
+#[test]
+fn f32_weights_match_transformers() {
+    check_against("model.safetensors", "reference.safetensors");
+}
+
+#[test]
+fn f16_weights_match_transformers() {
+    check_against("model-f16.safetensors", "reference-f16.safetensors");
+}
+
+#[test]
+fn bf16_weights_match_transformers() {
+    check_against("model-bf16.safetensors", "reference-bf16.safetensors");
+}
+
+#[test]
+fn the_reference_is_not_trivial() {
+    // Guards the fixture itself: different inputs must give clearly different outputs.
+    let reference = Reference::open(&fixtures().join("tiny/reference.safetensors"));
+    let (shape, embeds) = reference.get("vision.image_embeds");
+    let dim = shape[1];
+    let diff: f32 = embeds[..dim].iter().zip(&embeds[dim..2 * dim]).map(|(a, b)| (a - b).abs()).sum();
+    assert!(diff > 0.1 * dim as f32 * 0.01, "image embeddings nearly identical: {diff}");
+}
