@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{ClipConfig, PreprocessConfig};
 use crate::error::{Error, Result};
-use crate::model::{ClipModel, l2_normalize};
+use crate::model::{ClipModel, TokenBatch, l2_normalize};
 use crate::preprocess::{RgbImage, preprocess};
 use crate::tokenizer::{ClipTokenizer, Tokenized};
 use crate::weights::{WeightFile, WeightFormat};
@@ -93,13 +93,7 @@ impl Clip {
 
     /// Unnormalized projected text embeddings, `[n, projection_dim]`.
     pub fn text_features(&self, tokens: &[Tokenized]) -> Result<Tensor<2>> {
-        let len = self.tokenizer.context_length();
-        let batch = crate::model::TokenBatch {
-            ids: tokens.iter().flat_map(|t| t.ids.iter().copied()).collect(),
-            attention_mask: tokens.iter().flat_map(|t| t.attention_mask.iter().copied()).collect(),
-            batch: tokens.len(),
-            len,
-        };
+        let batch = TokenBatch::from_tokenized(tokens, self.tokenizer.context_length());
         Ok(self.model.encode_text(&batch)?.1)
     }
 

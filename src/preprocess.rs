@@ -48,21 +48,26 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage> {
     }
     let mut decoder = reader.into_decoder().map_err(|e| Error::image(origin, describe(&e)))?;
     let (w, h) = decoder.dimensions();
-    if u64::from(w) * u64::from(h) > MAX_PIXELS {
-        return Err(Error::image(
-            origin,
-            format!("is too large: {w}x{h} px (the limit is {} megapixels)", MAX_PIXELS / 1_000_000),
-        ));
-    }
+    check_size(w as usize, h as usize, origin)?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| Error::image(origin, describe(&e)))?;
     image.apply_orientation(orientation);
     let rgb = image.to_rgb8();
-    let (width, height) = (rgb.width() as usize, rgb.height() as usize);
+    Ok(RgbImage::new(rgb.width() as usize, rgb.height() as usize, rgb.into_raw()))
+}
+
+/// Refuses images too large to decode safely, before any pixel is decoded.
+fn check_size(width: usize, height: usize, origin: &str) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(Error::image(origin, "has no pixels"));
     }
-    Ok(RgbImage::new(width, height, rgb.into_raw()))
+    if (width as u64) * (height as u64) > MAX_PIXELS {
+        return Err(Error::image(
+            origin,
+            format!("is too large: {width}x{height} px (the limit is {} megapixels)", MAX_PIXELS / 1_000_000),
+        ));
+    }
+    Ok(())
 }
 
 /// JPEG through jpeg-decoder, converted to RGB the way Pillow does
@@ -73,12 +78,7 @@ fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
     decoder.read_info().map_err(|e| Error::image(origin, format!("is corrupt or truncated ({e})")))?;
     let info = decoder.info().ok_or_else(|| Error::image(origin, "is corrupt (no JPEG frame)"))?;
     let (w, h) = (info.width as usize, info.height as usize);
-    if (w as u64) * (h as u64) > MAX_PIXELS {
-        return Err(Error::image(
-            origin,
-            format!("is too large: {w}x{h} px (the limit is {} megapixels)", MAX_PIXELS / 1_000_000),
-        ));
-    }
+    check_size(w, h, origin)?;
     let data = decoder.decode().map_err(|e| Error::image(origin, format!("is corrupt or truncated ({e})")))?;
     let rgb: Vec<u8> = match info.pixel_format {
         PixelFormat::RGB24 => data,
@@ -98,9 +98,6 @@ fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
             })
             .collect(),
     };
-    if w == 0 || h == 0 {
-        return Err(Error::image(origin, "has no pixels"));
-    }
     let image = RgbImage::new(w, h, rgb);
     let orientation = decoder
         .exif_data()

@@ -73,13 +73,20 @@ impl ClipTokenizer {
     /// Tokenizes prompts into one padded batch.
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<(TokenBatch, Vec<Tokenized>)> {
         let encoded = texts.iter().map(|t| self.encode(t.as_ref())).collect::<Result<Vec<_>>>()?;
-        let batch = TokenBatch {
-            ids: encoded.iter().flat_map(|e| e.ids.iter().copied()).collect(),
-            attention_mask: encoded.iter().flat_map(|e| e.attention_mask.iter().copied()).collect(),
-            batch: encoded.len(),
-            len: self.context_length,
-        };
-        Ok((batch, encoded))
+        Ok((TokenBatch::from_tokenized(&encoded, self.context_length), encoded))
+    }
+}
+
+impl TokenBatch {
+    /// Stacks prompts tokenized to the same `len` into one batch.
+    pub fn from_tokenized(tokens: &[Tokenized], len: usize) -> Self {
+        debug_assert!(tokens.iter().all(|t| t.ids.len() == len));
+        TokenBatch {
+            ids: tokens.iter().flat_map(|t| t.ids.iter().copied()).collect(),
+            attention_mask: tokens.iter().flat_map(|t| t.attention_mask.iter().copied()).collect(),
+            batch: tokens.len(),
+            len,
+        }
     }
 }
 
