@@ -3,6 +3,7 @@
 //! pixel for pixel), center crop, rescale, normalize.
 
 use std::io::Cursor;
+use std::ops::Range;
 
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
@@ -131,8 +132,15 @@ pub fn resize_and_crop(image: &RgbImage, cfg: &PreprocessConfig) -> RgbImage {
     // transformers: int(shortest_edge * long / short), truncated.
     let new_long = (cfg.shortest_edge as f64 * long as f64 / short as f64) as usize;
     let (new_w, new_h) = if w <= h { (cfg.shortest_edge, new_long) } else { (new_long, cfg.shortest_edge) };
-    let resized = resize_bicubic(image, new_w.max(1), new_h.max(1));
-    center_crop(&resized, cfg.crop_size.0, cfg.crop_size.1)
+    let (new_w, new_h) = (new_w.max(1), new_h.max(1));
+    let (crop_h, crop_w) = cfg.crop_size;
+    if crop_w <= new_w && crop_h <= new_h {
+        let (left, top) = ((new_w - crop_w) / 2, (new_h - crop_h) / 2);
+        resize_bicubic_window(image, new_w, new_h, left..left + crop_w, top..top + crop_h)
+    } else {
+        // A crop larger than the resized image pads; only odd configs do this.
+        center_crop(&resize_bicubic(image, new_w, new_h), crop_h, crop_w)
+    }
 }
 
 /// The full CLIPImageProcessor: `[3, crop_h, crop_w]` normalized floats.
@@ -193,14 +201,14 @@ fn bicubic(x: f64) -> f64 {
     }
 }
 
-/// For each output index: first input index and fixed-point weights.
-fn coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
+/// For each output index in `window`: first input index and fixed-point weights.
+fn coefficients(in_size: usize, out_size: usize, window: Range<usize>) -> Vec<(usize, Vec<i32>)> {
     const SUPPORT: f64 = 2.0;
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
     let support = SUPPORT * filter_scale;
     let inv_filter_scale = 1.0 / filter_scale;
-    (0..out_size)
+    window
         .map(|xx| {
             let center = (xx as f64 + 0.5) * scale;
             // C casts truncate toward zero.
@@ -227,45 +235,73 @@ fn clip8(acc: i64) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
+fn weighted_sum(samples: impl Iterator<Item = u8>, weights: &[i32]) -> u8 {
+    let mut acc: i64 = 1 << (PRECISION_BITS - 1);
+    // Weights first: `zip` pulls from its first iterator first, and the
+    // samples must not be read past the last weight.
+    for (&w, v) in weights.iter().zip(samples) {
+        acc += i64::from(v) * i64::from(w);
+    }
+    clip8(acc)
+}
+
 /// Pillow's `Image.resize(size, Image.BICUBIC)` for RGB images: a horizontal
 /// pass into an 8-bit buffer, then a vertical pass, each skipped when that
 /// side does not change.
 pub fn resize_bicubic(image: &RgbImage, width: usize, height: usize) -> RgbImage {
-    let horizontal = if width != image.width {
-        let coeffs = coefficients(image.width, width);
-        let mut out = vec![0u8; width * image.height * 3];
-        for y in 0..image.height {
-            let row = &image.pixels[y * image.width * 3..(y + 1) * image.width * 3];
-            for (x, (start, weights)) in coeffs.iter().enumerate() {
-                for c in 0..3 {
-                    let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-                    for (k, &w) in weights.iter().enumerate() {
-                        acc += i64::from(row[(start + k) * 3 + c]) * i64::from(w);
+    resize_bicubic_window(image, width, height, 0..width, 0..height)
+}
+
+/// [`resize_bicubic`] to `width` x `height`, computing only the output
+/// columns `xs` and rows `ys`: the same pixels as resizing and then cropping,
+/// without the time or memory for what the crop throws away (a 20000x10 strip
+/// would otherwise become a 448000x224 intermediate).
+pub fn resize_bicubic_window(
+    image: &RgbImage,
+    width: usize,
+    height: usize,
+    xs: Range<usize>,
+    ys: Range<usize>,
+) -> RgbImage {
+    assert!(xs.end <= width && ys.end <= height, "window inside the output");
+    let out_w = xs.len();
+    // The vertical pass reads only these input rows; the horizontal pass makes only them.
+    let vertical = (height != image.height).then(|| coefficients(image.height, height, ys.clone()));
+    let rows = match &vertical {
+        Some(v) => {
+            let first = v.first().map_or(0, |(s, _)| *s);
+            let last = v.last().map_or(0, |(s, w)| s + w.len());
+            first..last
+        }
+        None => ys.clone(),
+    };
+    let horizontal_coeffs = (width != image.width).then(|| coefficients(image.width, width, xs.clone()));
+    let mut horizontal = Vec::with_capacity(rows.len() * out_w * 3);
+    for y in rows.clone() {
+        let row = &image.pixels[y * image.width * 3..(y + 1) * image.width * 3];
+        match &horizontal_coeffs {
+            Some(coeffs) => {
+                for (start, weights) in coeffs {
+                    for c in 0..3 {
+                        horizontal.push(weighted_sum((*start..).map(|x| row[x * 3 + c]), weights));
                     }
-                    out[(y * width + x) * 3 + c] = clip8(acc);
                 }
             }
+            None => horizontal.extend_from_slice(&row[xs.start * 3..xs.end * 3]),
         }
-        RgbImage::new(width, image.height, out)
-    } else {
-        image.clone()
+    }
+    let Some(vertical) = vertical else {
+        return RgbImage::new(out_w, ys.len(), horizontal);
     };
-    if height == horizontal.height {
-        return horizontal;
-    }
-    let coeffs = coefficients(horizontal.height, height);
-    let stride = width * 3;
-    let mut out = vec![0u8; width * height * 3];
-    for (y, (start, weights)) in coeffs.iter().enumerate() {
+    let stride = out_w * 3;
+    let mut out = Vec::with_capacity(ys.len() * stride);
+    for (start, weights) in &vertical {
+        let first = start - rows.start;
         for i in 0..stride {
-            let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-            for (k, &w) in weights.iter().enumerate() {
-                acc += i64::from(horizontal.pixels[(start + k) * stride + i]) * i64::from(w);
-            }
-            out[y * stride + i] = clip8(acc);
+            out.push(weighted_sum((first..).map(|y| horizontal[y * stride + i]), weights));
         }
     }
-    RgbImage::new(width, height, out)
+    RgbImage::new(out_w, ys.len(), out)
 }
 
 #[cfg(test)]
@@ -284,6 +320,29 @@ mod tests {
         let image = RgbImage::new(7, 3, [10u8, 200, 30].repeat(21));
         let out = resize_bicubic(&image, 16, 11);
         assert!(out.pixels.chunks(3).all(|p| p == [10, 200, 30]));
+    }
+
+    #[test]
+    fn a_window_equals_resize_then_crop() {
+        let pixels: Vec<u8> = (0..37 * 23 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
+        let image = RgbImage::new(37, 23, pixels);
+        for (w, h) in [(20, 50), (37, 11), (64, 23), (9, 9)] {
+            let full = resize_bicubic(&image, w, h);
+            let window = resize_bicubic_window(&image, w, h, 2..w - 1, 1..h - 2);
+            let mut cropped = Vec::new();
+            for y in 1..h - 2 {
+                cropped.extend_from_slice(&full.pixels[(y * w + 2) * 3..(y * w + w - 1) * 3]);
+            }
+            assert_eq!(window.pixels, cropped, "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn an_extreme_strip_is_cheap() {
+        let image = RgbImage::new(20000, 3, vec![90; 20000 * 3 * 3]);
+        let out = resize_and_crop(&image, &PreprocessConfig::openai(224));
+        assert_eq!((out.width, out.height), (224, 224));
+        assert!(out.pixels.iter().all(|&v| v == 90));
     }
 
     #[test]
