@@ -156,28 +156,24 @@ fn embed(model: &Path, image_paths: &[PathBuf], texts: &[String], json: bool, ba
 
 fn print_table(r: &EmbedReport) {
     println!("model: {}   logit scale: {:.3}", r.model, r.logit_scale);
-    let head = |v: &[f32]| v.iter().take(6).map(|x| format!("{x:+.4}")).collect::<Vec<_>>().join(" ");
-    for (name, e) in r.images.iter().zip(&r.image_embeds) {
-        println!("image {name}: [{} ...] ({} dims)", head(e), e.len());
+    let head = |v: &[f32]| v.iter().take(4).map(|x| format!("{x:+.4}")).collect::<Vec<_>>().join(" ");
+    for (i, (name, e)) in r.images.iter().zip(&r.image_embeds).enumerate() {
+        println!("  I{i} = {name}  [{} ... {} dims]", head(e), e.len());
     }
-    for (text, e) in r.texts.iter().zip(&r.text_embeds) {
-        println!("text {text:?}: [{} ...] ({} dims)", head(e), e.len());
+    for (j, (text, e)) in r.texts.iter().zip(&r.text_embeds).enumerate() {
+        println!("  T{j} = {}  [{} ... {} dims]", quote(text), head(e), e.len());
     }
     if r.images.is_empty() || r.texts.is_empty() {
         return;
     }
     println!("\ncosine similarity (rows: images, columns: texts)");
-    for (j, text) in r.texts.iter().enumerate() {
-        println!("  T{j} = {text:?}");
-    }
-    print!("{:>24}", "");
+    print!("{:>5}", "");
     for j in 0..r.texts.len() {
         print!(" {:>8}", format!("T{j}"));
     }
     println!();
-    for (name, row) in r.images.iter().zip(&r.similarity) {
-        let short: String = name.chars().rev().take(24).collect::<Vec<_>>().into_iter().rev().collect();
-        print!("{short:>24}");
+    for (i, row) in r.similarity.iter().enumerate() {
+        print!("{:>5}", format!("I{i}"));
         for v in row {
             print!(" {v:>8.4}");
         }
