@@ -18,6 +18,7 @@ const IMAGE_CHUNK: usize = 16;
 const TEXT_CHUNK: usize = 64;
 
 /// The files of one model, as bytes, each with the name used in messages.
+#[derive(Clone)]
 pub struct ModelFiles {
     /// A short name for the model (a directory name, a hub id).
     pub name: String,
@@ -26,6 +27,13 @@ pub struct ModelFiles {
     pub tokenizer: (String, Vec<u8>),
     /// `preprocessor_config.json`; OpenAI's settings when absent.
     pub preprocessor: Option<(String, Vec<u8>)>,
+}
+
+impl ModelFiles {
+    /// The same model with other weights (an int8 copy of the float ones, say).
+    pub fn with_weights(&self, name: String, bytes: Vec<u8>) -> Self {
+        ModelFiles { weights: (name, bytes), ..self.clone() }
+    }
 }
 
 /// A loaded model with its tokenizer and image preprocessing.

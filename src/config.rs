@@ -88,6 +88,8 @@ impl ClipConfig {
         let check = |ok: bool, what: String| {
             if ok { Ok(()) } else { Err(Error::config(origin, what)) }
         };
+        check(t.num_attention_heads > 0 && v.num_attention_heads > 0, "num_attention_heads must be positive".into())?;
+        check(v.num_channels == 3, format!("num_channels {} is not supported (RGB images have 3)", v.num_channels))?;
         check(
             t.hidden_size > 0 && t.hidden_size % t.num_attention_heads.max(1) == 0,
             format!(
@@ -103,7 +105,7 @@ impl ClipConfig {
             ),
         )?;
         check(
-            v.patch_size > 0 && v.image_size % v.patch_size == 0,
+            v.patch_size > 0 && v.image_size >= v.patch_size && v.image_size % v.patch_size == 0,
             format!("image_size {} is not a multiple of patch_size {}", v.image_size, v.patch_size),
         )?;
         check(self.projection_dim > 0, "projection_dim is 0".into())?;
@@ -190,6 +192,10 @@ impl PreprocessConfig {
             image_std: Option<[f32; 3]>,
             rescale_factor: Option<f32>,
             resample: Option<u32>,
+            do_resize: Option<bool>,
+            do_center_crop: Option<bool>,
+            do_rescale: Option<bool>,
+            do_normalize: Option<bool>,
         }
         let raw: Raw = serde_json::from_slice(bytes)
             .map_err(|e| Error::config(origin, format!("not a preprocessor config: {e}")))?;
@@ -201,11 +207,27 @@ impl PreprocessConfig {
                 format!("resample {resample} is not supported (only 3, bicubic)"),
             ));
         }
+        for (flag, value) in [
+            ("do_resize", raw.do_resize),
+            ("do_center_crop", raw.do_center_crop),
+            ("do_rescale", raw.do_rescale),
+            ("do_normalize", raw.do_normalize),
+        ] {
+            if value == Some(false) {
+                return Err(Error::config(origin, format!("{flag}: false is not supported (CLIP Lens always does it)")));
+            }
+        }
         let mut config = Self::openai(image_size);
         let side = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_u64());
         if let Some(size) = &raw.size {
-            if let Some(s) = size.as_u64().or_else(|| side(size, "shortest_edge")) {
-                config.shortest_edge = s as usize;
+            match size.as_u64().or_else(|| side(size, "shortest_edge")) {
+                Some(s) => config.shortest_edge = s as usize,
+                None => {
+                    return Err(Error::config(
+                        origin,
+                        format!("size {size} is not supported (only a shortest_edge resize, as CLIP uses)"),
+                    ));
+                }
             }
         }
         if let Some(crop) = &raw.crop_size {
@@ -260,6 +282,28 @@ mod tests {
         let bytes = std::fs::read(path).expect("../shared/data is beside the checkout");
         let parsed = ClipConfig::from_json(&bytes, path).unwrap();
         assert_eq!(parsed, ClipConfig::vit_base_patch32());
+    }
+
+    #[test]
+    fn rejects_configs_the_model_cannot_run() {
+        for broken in [
+            |c: &mut ClipConfig| c.text_config.num_attention_heads = 0,
+            |c: &mut ClipConfig| c.vision_config.num_channels = 4,
+            |c: &mut ClipConfig| c.vision_config.image_size = 16,
+        ] {
+            let mut config = ClipConfig::vit_base_patch32();
+            broken(&mut config);
+            assert!(ClipConfig::from_json(&serde_json::to_vec(&config).unwrap(), "c.json").is_err());
+        }
+    }
+
+    #[test]
+    fn refuses_preprocessing_it_does_not_implement() {
+        for json in [r#"{"do_center_crop": false}"#, r#"{"size": {"height": 224, "width": 224}}"#, r#"{"resample": 2}"#] {
+            let err = PreprocessConfig::from_json(json.as_bytes(), "p.json", 224).unwrap_err().to_string();
+            assert!(err.starts_with("p.json: ") && err.contains("not supported"), "{err}");
+        }
+        assert!(PreprocessConfig::from_json(br#"{"size": {"shortest_edge": 224}}"#, "p.json", 224).is_ok());
     }
 
     #[test]

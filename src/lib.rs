@@ -1,5 +1,5 @@
-//! CLIP Lens: look inside CLIP models. The library holds everything both faces
-//! (the `cliplens` command line and the web app) share; it has no web types.
+//! CLIP Lens: look inside CLIP models. The library holds everything the
+//! `cliplens` command line and the (planned) web app share; it has no web types.
 
 pub mod config;
 pub mod error;

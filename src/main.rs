@@ -10,7 +10,7 @@ use cliplens::clip::{Clip, EmbedReport, cosine_matrix};
 use cliplens::native::{Backend, device, read, read_model};
 use cliplens::preprocess::{RgbImage, decode_image};
 use cliplens::prepare;
-use cliplens::quantize::{Provenance, QuantizeReport, quantize_checkpoint, measure_quantization_error};
+use cliplens::quantize::{Provenance, QuantizeReport, quantize_checkpoint, measure_quantization_agreement};
 use cliplens::tokenizer::quote;
 use cliplens::{Error, Result};
 
@@ -196,10 +196,10 @@ fn quantize(input: &Path, output: &Path, source_id: Option<String>, json: bool, 
     let mut report = QuantizeReport::sizes(bytes.len(), quantized.len());
     if dir.join("config.json").is_file() && dir.join("tokenizer.json").is_file() {
         let device = device(backend)?;
-        let float_files = read_model(input)?;
-        let mut int8_files = read_model(input)?;
-        int8_files.weights = (output.display().to_string(), quantized);
-        report.error = Some(pollster::block_on(measure_quantization_error(&float_files, &int8_files, &device))?);
+        let mut float_files = read_model(input)?;
+        float_files.weights.1 = bytes;
+        let int8_files = float_files.with_weights(output.display().to_string(), quantized);
+        report.agreement = Some(pollster::block_on(measure_quantization_agreement(&float_files, &int8_files, &device))?);
     } else {
         eprintln!("note: no config.json and tokenizer.json beside {in_name}: embedding error not measured");
     }

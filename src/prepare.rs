@@ -4,10 +4,10 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::clip::{Clip, ModelFiles};
+use crate::clip::ModelFiles;
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_VERSION, Manifest, ManifestFile, ManifestModel};
-use crate::quantize::{Provenance, measure_quantization_error, quantize_checkpoint, sha256_hex};
+use crate::quantize::{Provenance, measure_quantization_agreement, quantize_checkpoint, sha256_hex};
 
 pub const DEFAULT_MODELS: [&str; 2] = ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"];
 const HUB: &str = "https://huggingface.co";
@@ -44,21 +44,18 @@ pub fn prepare_models(ids: &[String], out: &Path, log: &mut dyn FnMut(String)) -
         let weights = download(id, "model.safetensors", log)?;
         let source_sha256 = sha256_hex(&weights);
         let int8 = quantize_checkpoint(&weights, &format!("{id}/model.safetensors"), &Provenance { source_model: id.clone() })?;
-        let files = |weights: (String, Vec<u8>)| ModelFiles {
+        let side_file = |name: &str| side.iter().find(|(n, _)| n == name).expect("downloaded").clone();
+        let float_files = ModelFiles {
             name: id.clone(),
-            config: ("config.json".into(), side[0].1.clone()),
-            preprocessor: Some(("preprocessor_config.json".into(), side[1].1.clone())),
-            tokenizer: ("tokenizer.json".into(), side[2].1.clone()),
-            weights,
+            config: side_file("config.json"),
+            preprocessor: Some(side_file("preprocessor_config.json")),
+            tokenizer: side_file("tokenizer.json"),
+            weights: ("model.safetensors".into(), weights),
         };
-        let device = burn::tensor::Device::flex();
-        // Loading verifies every tensor's name and shape against the config.
-        Clip::load(&files(("model.safetensors".into(), weights.clone())), &device)?;
-        let error = pollster::block_on(measure_quantization_error(
-            &files(("model.safetensors".into(), weights)),
-            &files(("model.int8.safetensors".into(), int8.clone())),
-            &device,
-        ))?;
+        let int8_files = float_files.with_weights("model.int8.safetensors".into(), int8.clone());
+        // Loading both models checks every tensor's name and shape against the config.
+        let agreement =
+            pollster::block_on(measure_quantization_agreement(&float_files, &int8_files, &burn::tensor::Device::flex()))?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
         let mut entries = Vec::new();
         for (name, bytes) in side.iter().cloned().chain([("model.int8.safetensors".to_string(), int8)]) {
@@ -73,7 +70,7 @@ pub fn prepare_models(ids: &[String], out: &Path, log: &mut dyn FnMut(String)) -
             source_sha256: Some(source_sha256),
             notes: format!(
                 "int8 vs float cosine on the probe set: images min {:.4}, prompts min {:.4}",
-                error.image_cosine_min, error.text_cosine_min
+                agreement.image_cosine_min, agreement.text_cosine_min
             ),
         });
         log(format!("prepared {id} in {}", dir.display()));

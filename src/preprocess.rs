@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 /// Images larger than this many pixels are refused before decoding, so one
 /// huge file cannot exhaust memory (a browser tab has ~4 GB at most).
 pub const MAX_PIXELS: u64 = 100_000_000;
+/// Longest side over shortest side, at most.
+pub const MAX_ASPECT_RATIO: usize = 10_000;
 
 /// An 8-bit RGB image, pixels interleaved row by row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,11 +30,6 @@ impl RgbImage {
         RgbImage { width, height, pixels }
     }
 
-    /// Drops the alpha channel of RGBA pixels (what `Image.convert("RGB")` does).
-    pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Self {
-        let pixels = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        RgbImage::new(width, height, pixels)
-    }
 }
 
 /// Decodes an image file (PNG, JPEG, WebP, GIF, BMP, TIFF), honoring EXIF
@@ -68,6 +65,13 @@ fn check_size(width: usize, height: usize, origin: &str) -> Result<()> {
             format!("is too large: {width}x{height} px (the limit is {} megapixels)", MAX_PIXELS / 1_000_000),
         ));
     }
+    // Resizing the short side to 224 must keep the long side addressable on wasm32.
+    if width.max(height) / width.min(height) > MAX_ASPECT_RATIO {
+        return Err(Error::image(
+            origin,
+            format!("is {width}x{height} px: aspect ratios beyond {MAX_ASPECT_RATIO}:1 are not supported"),
+        ));
+    }
     Ok(())
 }
 
@@ -81,10 +85,21 @@ fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
     let (w, h) = (info.width as usize, info.height as usize);
     check_size(w, h, origin)?;
     let data = decoder.decode().map_err(|e| Error::image(origin, format!("is corrupt or truncated ({e})")))?;
+    // Lossless JPEGs above 8 bits carry 2 bytes per sample whatever the format says.
+    let bytes_per_pixel = match info.pixel_format {
+        PixelFormat::L8 => 1,
+        PixelFormat::L16 => 2,
+        PixelFormat::RGB24 => 3,
+        PixelFormat::CMYK32 => 4,
+    };
+    if data.len() != w * h * bytes_per_pixel {
+        return Err(Error::image(origin, "uses a JPEG variant that is not supported (a lossless JPEG deeper than 8 bits?)"));
+    }
     let rgb: Vec<u8> = match info.pixel_format {
         PixelFormat::RGB24 => data,
         PixelFormat::L8 => data.iter().flat_map(|&v| [v; 3]).collect(),
-        PixelFormat::L16 => data.chunks_exact(2).flat_map(|v| [v[0]; 3]).collect(),
+        // jpeg-decoder writes 16-bit samples in native byte order.
+        PixelFormat::L16 => data.chunks_exact(2).flat_map(|v| [(u16::from_ne_bytes([v[0], v[1]]) >> 8) as u8; 3]).collect(),
         PixelFormat::CMYK32 => data
             .chunks_exact(4)
             .flat_map(|p| {
@@ -335,6 +350,15 @@ mod tests {
             }
             assert_eq!(window.pixels, cropped, "{w}x{h}");
         }
+    }
+
+    #[test]
+    fn a_strip_crops_the_middle_of_its_resize() {
+        let pixels: Vec<u8> = (0..600 * 2 * 3).map(|i| ((i * 7919) % 253) as u8).collect();
+        let image = RgbImage::new(600, 2, pixels);
+        let cfg = PreprocessConfig::openai(224);
+        let full = resize_bicubic(&image, 67200, 224);
+        assert_eq!(resize_and_crop(&image, &cfg), center_crop(&full, 224, 224));
     }
 
     #[test]

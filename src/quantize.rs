@@ -7,7 +7,7 @@ use safetensors::{Dtype, View};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::weights::{HostTensor, INT8_FORMAT, INT8_FORMAT_VERSION, SCALE_SUFFIX, WeightFile, WeightFormat, quantize_rows};
+use crate::weights::{HostTensor, IGNORED_TENSORS, INT8_FORMAT, INT8_FORMAT_VERSION, SCALE_SUFFIX, WeightFile, WeightFormat, quantize_rows};
 
 /// Where a quantized file came from, written into its metadata.
 pub struct Provenance {
@@ -49,7 +49,8 @@ pub fn quantize_checkpoint(input: &[u8], origin: &str, provenance: &Provenance) 
         return Err(Error::weights(origin, "is already in the int8 format"));
     }
     let mut tensors: Vec<(String, Raw)> = Vec::new();
-    for name in file.names() {
+    // Buffers such as `position_ids` (int64 in older checkpoints) are not weights: drop them.
+    for name in file.names().into_iter().filter(|n| !IGNORED_TENSORS.contains(&n.as_str())) {
         let HostTensor::F32 { shape, values } = file.get(&name)? else {
             return Err(Error::tensor(origin, &name, "is int8 in a float checkpoint"));
         };
@@ -89,12 +90,12 @@ pub struct QuantizeReport {
     /// `output_bytes / input_bytes`.
     pub size_ratio: f64,
     /// Embedding agreement on the probe set, when the model could be loaded.
-    pub error: Option<QuantizationError>,
+    pub agreement: Option<QuantizationAgreement>,
 }
 
 /// Cosine similarity of float vs int8 embeddings on [`probe_images`] and [`PROBE_PROMPTS`].
 #[derive(serde::Serialize, Debug, Clone)]
-pub struct QuantizationError {
+pub struct QuantizationAgreement {
     pub image_cosine_min: f32,
     pub image_cosine_mean: f32,
     pub text_cosine_min: f32,
@@ -105,7 +106,7 @@ pub struct QuantizationError {
 
 impl QuantizeReport {
     pub fn sizes(input_bytes: usize, output_bytes: usize) -> Self {
-        QuantizeReport { input_bytes, output_bytes, size_ratio: output_bytes as f64 / input_bytes as f64, error: None }
+        QuantizeReport { input_bytes, output_bytes, size_ratio: output_bytes as f64 / input_bytes as f64, agreement: None }
     }
 
     pub fn summary(&self, input: &str, output: &str) -> String {
@@ -116,7 +117,7 @@ impl QuantizeReport {
             mb(self.output_bytes),
             100.0 * self.size_ratio
         );
-        if let Some(e) = &self.error {
+        if let Some(e) = &self.agreement {
             s += &format!(
                 "\ncosine(float, int8) on {} probe images: min {:.5}, mean {:.5}\ncosine(float, int8) on {} probe prompts: min {:.5}, mean {:.5}",
                 e.probe_images, e.image_cosine_min, e.image_cosine_mean, e.probe_prompts, e.text_cosine_min, e.text_cosine_mean
@@ -175,11 +176,11 @@ pub fn probe_images() -> Vec<crate::preprocess::RgbImage> {
 }
 
 /// Loads both models and compares their embeddings of the probe set.
-pub async fn measure_quantization_error(
+pub async fn measure_quantization_agreement(
     float_files: &crate::clip::ModelFiles,
     int8_files: &crate::clip::ModelFiles,
     device: &burn::tensor::Device,
-) -> Result<QuantizationError> {
+) -> Result<QuantizationAgreement> {
     use crate::clip::{Clip, dot};
     let images = probe_images();
     let float = Clip::load(float_files, device)?;
@@ -193,7 +194,7 @@ pub async fn measure_quantization_error(
     };
     let (image_cosine_min, image_cosine_mean) = stats(&fi, &qi);
     let (text_cosine_min, text_cosine_mean) = stats(&ft, &qt);
-    Ok(QuantizationError {
+    Ok(QuantizationAgreement {
         image_cosine_min,
         image_cosine_mean,
         text_cosine_min,

@@ -27,8 +27,13 @@ pub struct Tokenized {
 impl ClipTokenizer {
     /// Parses a `tokenizer.json`; `origin` names it in errors.
     pub fn from_json(bytes: &[u8], origin: &str, context_length: usize) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_bytes(bytes)
+        let mut inner = tokenizers::Tokenizer::from_bytes(bytes)
             .map_err(|e| Error::tokenizer(origin, format!("not a valid tokenizer.json: {e}")))?;
+        // We truncate and pad ourselves; settings stored in the file would interfere.
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::tokenizer(origin, format!("cannot disable truncation: {e}")))?;
         let special = |token: &str| {
             inner
                 .token_to_id(token)
@@ -68,12 +73,6 @@ impl ClipTokenizer {
         let mut attention_mask = vec![1u8; real];
         attention_mask.resize(self.context_length, 0);
         Ok(Tokenized { ids, attention_mask, dropped_tokens: text_ids.len() - kept })
-    }
-
-    /// Tokenizes prompts into one padded batch.
-    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<(TokenBatch, Vec<Tokenized>)> {
-        let encoded = texts.iter().map(|t| self.encode(t.as_ref())).collect::<Result<Vec<_>>>()?;
-        Ok((TokenBatch::from_tokenized(&encoded, self.context_length), encoded))
     }
 }
 

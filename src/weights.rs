@@ -22,7 +22,7 @@ pub const SCALE_SUFFIX: &str = "_scale";
 
 /// Buffers some checkpoints carry that are not weights (transformers
 /// recomputes them); they are accepted and ignored.
-const IGNORED_TENSORS: &[&str] =
+pub const IGNORED_TENSORS: &[&str] =
     &["text_model.embeddings.position_ids", "vision_model.embeddings.position_ids"];
 
 /// A tensor read into host memory, not yet on a device.

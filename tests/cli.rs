@@ -66,6 +66,8 @@ fn embed_json_has_normalized_embeddings_and_their_cosines() {
     let text_embeds = rows(&json["text_embeds"]);
     let similarity = rows(&json["similarity"]);
     assert_eq!((image_embeds.len(), text_embeds.len()), (3, 2));
+    assert_eq!(similarity.len(), 3);
+    assert!(similarity.iter().all(|row| row.len() == 2));
     for e in image_embeds.iter().chain(&text_embeds) {
         assert_eq!(e.len(), 24);
         let norm: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -90,7 +92,8 @@ fn wgpu_and_cpu_agree_through_the_cli() {
     }
     let images = fixture_images();
     let args = ["--image", images[0].as_str(), "--text", "a dog", "--text", "two cats"];
-    let (_, cpu) = embed_json(&fixtures().join("tiny"), &args);
+    let (out, cpu) = embed_json(&fixtures().join("tiny"), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
     let mut wgpu_args = args.to_vec();
     wgpu_args.extend(["--backend", "wgpu"]);
     let (out, wgpu) = embed_json(&fixtures().join("tiny"), &wgpu_args);
@@ -184,6 +187,26 @@ fn a_bad_image_is_reported_and_the_rest_of_the_batch_goes_on() {
 }
 
 #[test]
+fn int64_position_ids_buffers_of_older_checkpoints_are_ignored() {
+    // Checkpoints converted by older transformers carry `*.position_ids` (int64).
+    let dir = tiny_copy();
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors = st.tensors();
+    let ids: Vec<u8> = (0..77i64).flat_map(|i| i.to_le_bytes()).collect();
+    for name in ["text_model.embeddings.position_ids", "vision_model.embeddings.position_ids"] {
+        tensors.push((name.into(), safetensors::tensor::TensorView::new(safetensors::Dtype::I64, vec![1, 77], &ids).unwrap()));
+    }
+    std::fs::write(&path, safetensors::serialize(tensors, None).unwrap()).unwrap();
+    let (out, _) = embed_json(dir.path(), &["--text", "a cat"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let int8 = dir.path().join("model.int8.safetensors");
+    let out = cliplens(&["quantize", path.to_str().unwrap(), int8.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn a_missing_model_directory() {
     let out = cliplens(&["embed", "--model", "/nonexistent/model", "--text", "a cat"]);
     assert_one_clear_line(&out, "/nonexistent/model", "no such model");
@@ -211,9 +234,9 @@ fn quantize_writes_int8_with_metadata_and_reports_its_error() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ratio = report["size_ratio"].as_f64().unwrap();
     assert!(ratio < 0.4, "int8 should be well under half the f32 size, got {ratio}");
-    let error = &report["error"];
-    assert!(error["image_cosine_min"].as_f64().unwrap() > 0.99, "{error}");
-    assert!(error["text_cosine_min"].as_f64().unwrap() > 0.99, "{error}");
+    let agreement = &report["agreement"];
+    assert!(agreement["image_cosine_min"].as_f64().unwrap() > 0.99, "{agreement}");
+    assert!(agreement["text_cosine_min"].as_f64().unwrap() > 0.99, "{agreement}");
 
     let bytes = std::fs::read(&output).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();

@@ -47,7 +47,9 @@ impl Loader<'_, '_> {
             HostTensor::Int8Rows { values, scales, .. } => {
                 let rows = scales.len();
                 let row_len = values.len() / rows.max(1);
-                // i8 -> f32 is exact; the scaling (the dequantization) runs on the device.
+                // i8 -> f32 on the host is exact; the per-row scaling runs on the
+                // device. The device holds f32 weights: int8 saves download and
+                // storage, not GPU memory.
                 let q: Vec<f32> = values.into_iter().map(f32::from).collect();
                 let q = Tensor::<2>::from_data(TensorData::new(q, [rows, row_len]), &self.device);
                 let s = Tensor::<2>::from_data(TensorData::new(scales, [rows, 1]), &self.device);

@@ -85,10 +85,23 @@ impl TextTransformer {
     pub fn forward(&self, tokens: &TokenBatch, keep_hidden_states: bool) -> Result<TextOutput> {
         let (batch, len) = (tokens.batch, tokens.len);
         let c = &self.config;
-        if len == 0 || len > c.max_position_embeddings {
+        if tokens.ids.len() != batch * len || tokens.attention_mask.len() != batch * len {
             return Err(Error::prompt(
                 "tokens",
-                format!("sequence length {len} must be between 1 and {}", c.max_position_embeddings),
+                format!(
+                    "{} ids and {} mask values do not form a {batch}x{len} batch",
+                    tokens.ids.len(),
+                    tokens.attention_mask.len()
+                ),
+            ));
+        }
+        if batch == 0 || len == 0 || len > c.max_position_embeddings {
+            return Err(Error::prompt(
+                "tokens",
+                format!(
+                    "a batch of {batch} sequences of length {len}: need at least one, of length 1 to {}",
+                    c.max_position_embeddings
+                ),
             ));
         }
         if let Some(&bad) = tokens.ids.iter().find(|&&id| id as usize >= c.vocab_size) {
@@ -115,6 +128,20 @@ impl TextTransformer {
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [batch]), &device);
         let pooled = last_hidden_state.clone().reshape([batch * len, c.hidden_size]).select(0, rows);
         Ok(TextOutput { last_hidden_state, pooled, hidden_states })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenBatch;
+
+    #[test]
+    fn pooling_follows_the_eos_rule_of_transformers() {
+        let tokens = TokenBatch { ids: vec![5, 9, 7, 9, 5, 6, 3, 4], attention_mask: vec![1; 8], batch: 2, len: 4 };
+        // Legacy configs (eos_token_id 2): the first largest id.
+        assert_eq!(tokens.pooling_positions(2), vec![1, 1]);
+        // Otherwise the first EOS, or 0 when there is none.
+        assert_eq!(tokens.pooling_positions(7), vec![2, 0]);
     }
 }
 
