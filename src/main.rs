@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cliplens::clip::{Clip, EmbedReport, cosine_matrix};
-use cliplens::native::{Backend, device, read, read_model};
+use cliplens::native::{Backend, device, dir_name, read, read_model, read_model_beside};
 use cliplens::preprocess::{RgbImage, decode_image};
 use cliplens::prepare;
 use cliplens::quantize::{Provenance, QuantizeReport, quantize_checkpoint, measure_quantization_agreement};
@@ -185,19 +185,14 @@ fn quantize(input: &Path, output: &Path, source_id: Option<String>, json: bool, 
     let in_name = input.display().to_string();
     let bytes = read(input)?;
     let dir = input.parent().unwrap_or(Path::new("."));
-    let source_model = source_id.unwrap_or_else(|| {
-        dir.canonicalize()
-            .ok()
-            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| in_name.clone())
-    });
+    let source_model = source_id.unwrap_or_else(|| dir_name(dir).unwrap_or_else(|| in_name.clone()));
     let quantized = quantize_checkpoint(&bytes, &in_name, &Provenance { source_model })?;
     std::fs::write(output, &quantized).map_err(|e| Error::io(output.display().to_string(), e))?;
     let mut report = QuantizeReport::sizes(bytes.len(), quantized.len());
     if dir.join("config.json").is_file() && dir.join("tokenizer.json").is_file() {
         let device = device(backend)?;
-        let mut float_files = read_model(input)?;
-        float_files.weights.1 = bytes;
+        // The checkpoint is already in memory: read only the files beside it.
+        let float_files = read_model_beside(dir, (in_name.clone(), bytes))?;
         let int8_files = float_files.with_weights(output.display().to_string(), quantized);
         report.agreement = Some(pollster::block_on(measure_quantization_agreement(&float_files, &int8_files, &device))?);
     } else {

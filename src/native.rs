@@ -68,18 +68,24 @@ pub fn read_model(path: &Path) -> Result<ModelFiles> {
     } else {
         return Err(Error::usage(path.display().to_string(), "no such model directory or weights file"));
     };
+    let weights = (weights.display().to_string(), read(&weights)?);
+    read_model_beside(&dir, weights)
+}
+
+/// The model whose config and tokenizer lie in `dir`, with weights already in memory.
+pub fn read_model_beside(dir: &Path, weights: (String, Vec<u8>)) -> Result<ModelFiles> {
     let named = |p: PathBuf| -> Result<(String, Vec<u8>)> { Ok((p.display().to_string(), read(&p)?)) };
     let preprocessor = dir.join("preprocessor_config.json");
-    let name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| dir.display().to_string());
     Ok(ModelFiles {
-        name,
+        name: dir_name(dir).unwrap_or_else(|| dir.display().to_string()),
         config: named(dir.join("config.json"))?,
-        weights: named(weights)?,
+        weights,
         tokenizer: named(dir.join("tokenizer.json"))?,
         preprocessor: if preprocessor.is_file() { Some(named(preprocessor)?) } else { None },
     })
+}
+
+/// The last component of `dir` once resolved (`.` becomes its real name).
+pub fn dir_name(dir: &Path) -> Option<String> {
+    dir.canonicalize().ok()?.file_name().map(|n| n.to_string_lossy().into_owned())
 }

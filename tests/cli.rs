@@ -154,16 +154,21 @@ fn a_config_whose_hidden_size_does_not_match_the_weights() {
     assert!(stderr(&out).contains("does not match"));
 }
 
+/// Rewrites the safetensors file at `path` with `extra` tensors (name, dtype, shape, bytes) added.
+fn add_tensors(path: &Path, extra: &[(&str, safetensors::Dtype, Vec<usize>, &[u8])]) {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors = st.tensors();
+    for (name, dtype, shape, data) in extra {
+        tensors.push((name.to_string(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap()));
+    }
+    std::fs::write(path, safetensors::serialize(tensors, None).unwrap()).unwrap();
+}
+
 #[test]
 fn an_unknown_extra_tensor_is_named() {
     let dir = tiny_copy();
-    let path = dir.path().join("model.safetensors");
-    let bytes = std::fs::read(&path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors = st.tensors();
-    let extra = vec![0u8; 8];
-    tensors.push(("text_model.extra_head.weight".into(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &extra).unwrap()));
-    std::fs::write(&path, safetensors::serialize(tensors, None).unwrap()).unwrap();
+    add_tensors(&dir.path().join("model.safetensors"), &[("text_model.extra_head.weight", safetensors::Dtype::F32, vec![2], &[0u8; 8])]);
     let (out, _) = embed_json(dir.path(), &["--text", "a cat"]);
     assert_one_clear_line(&out, "text_model.extra_head.weight", "unknown");
 }
@@ -191,14 +196,14 @@ fn int64_position_ids_buffers_of_older_checkpoints_are_ignored() {
     // Checkpoints converted by older transformers carry `*.position_ids` (int64).
     let dir = tiny_copy();
     let path = dir.path().join("model.safetensors");
-    let bytes = std::fs::read(&path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors = st.tensors();
     let ids: Vec<u8> = (0..77i64).flat_map(|i| i.to_le_bytes()).collect();
-    for name in ["text_model.embeddings.position_ids", "vision_model.embeddings.position_ids"] {
-        tensors.push((name.into(), safetensors::tensor::TensorView::new(safetensors::Dtype::I64, vec![1, 77], &ids).unwrap()));
-    }
-    std::fs::write(&path, safetensors::serialize(tensors, None).unwrap()).unwrap();
+    add_tensors(
+        &path,
+        &[
+            ("text_model.embeddings.position_ids", safetensors::Dtype::I64, vec![1, 77], &ids),
+            ("vision_model.embeddings.position_ids", safetensors::Dtype::I64, vec![1, 77], &ids),
+        ],
+    );
     let (out, _) = embed_json(dir.path(), &["--text", "a cat"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let int8 = dir.path().join("model.int8.safetensors");
