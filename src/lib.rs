@@ -16,3 +16,6 @@ pub mod native;
 pub mod manifest;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod prepare;
+pub mod world;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;

@@ -60,6 +60,24 @@ impl Manifest {
 }
 
 impl ManifestModel {
+    /// An entry describing `files` (name, bytes) kept in `dir`.
+    pub fn describe(id: &str, dir: &str, files: &[(String, Vec<u8>)], notes: String) -> Self {
+        ManifestModel {
+            id: id.to_string(),
+            dir: dir.to_string(),
+            files: files
+                .iter()
+                .map(|(name, bytes)| ManifestFile {
+                    name: name.clone(),
+                    bytes: bytes.len() as u64,
+                    sha256: crate::quantize::sha256_hex(bytes),
+                })
+                .collect(),
+            source_sha256: None,
+            notes,
+        }
+    }
+
     /// Checks `bytes` against the recorded size and sha256 of file `name`.
     pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let Some(file) = self.files.iter().find(|f| f.name == name) else {

@@ -3,37 +3,16 @@
 
 use std::collections::HashMap;
 
-use safetensors::{Dtype, View};
+use safetensors::Dtype;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::weights::{HostTensor, IGNORED_TENSORS, INT8_FORMAT, INT8_FORMAT_VERSION, SCALE_SUFFIX, WeightFile, WeightFormat, quantize_rows};
+use crate::weights::{HostTensor, IGNORED_TENSORS, INT8_FORMAT, INT8_FORMAT_VERSION, SCALE_SUFFIX, WeightFile, WeightFormat, quantize_rows, Raw, f32_bytes};
 
 /// Where a quantized file came from, written into its metadata.
 pub struct Provenance {
     /// A hub id or a file name.
     pub source_model: String,
-}
-
-struct Raw {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-impl View for &Raw {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        std::borrow::Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
 }
 
 /// Tensors that stay f32: vectors (biases, norms, the class token) and scalars.
@@ -74,9 +53,6 @@ pub fn quantize_checkpoint(input: &[u8], origin: &str, provenance: &Provenance) 
     safetensors::serialize(views, Some(metadata)).map_err(|e| Error::weights(origin, format!("cannot write int8 file: {e}")))
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()

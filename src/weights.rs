@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
-use safetensors::{Dtype, SafeTensorError, SafeTensors};
+use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 
 use crate::error::{Error, Result};
 
@@ -246,4 +246,44 @@ mod tests {
         let err = WeightFile::parse(b"hello, I am not a model", "x.safetensors").err().unwrap();
         assert!(err.to_string().starts_with("x.safetensors: not a safetensors file"), "{err}");
     }
+}
+
+/// A tensor ready to be written: dtype, shape, little-endian bytes.
+pub(crate) struct Raw {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+impl View for &Raw {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+pub(crate) fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Writes f32 tensors `(name, shape, values)` as a safetensors file.
+pub fn serialize_f32(
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    metadata: HashMap<String, String>,
+    origin: &str,
+) -> Result<Vec<u8>> {
+    let raws: Vec<(String, Raw)> = tensors
+        .into_iter()
+        .map(|(name, shape, values)| (name, Raw { dtype: Dtype::F32, shape, bytes: f32_bytes(&values) }))
+        .collect();
+    let views: Vec<(&str, &Raw)> = raws.iter().map(|(n, r)| (n.as_str(), r)).collect();
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::weights(origin, format!("cannot write weights: {e}")))
 }

@@ -29,7 +29,43 @@ impl Loader<'_, '_> {
     /// A PyTorch `[rows, cols]` matrix returned transposed, `[cols, rows]`,
     /// which is the layout `x.matmul(w)` wants.
     pub fn matrix_transposed(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>> {
-        Ok(self.tensor(name, [rows, cols])?.transpose())
+        self.transposed(name, &[rows, cols], rows, cols)
+    }
+
+    /// Tensor `name` of exactly `shape`, read as a `[rows, cols]` matrix and
+    /// returned transposed. The transpose happens on the host, so the device
+    /// holds a contiguous matrix: the same layout a trained (updated) weight
+    /// has, which keeps a resumed training run on the same arithmetic path.
+    pub fn transposed(&self, name: &str, shape: &[usize], rows: usize, cols: usize) -> Result<Tensor<2>> {
+        let host = self.file.get(name)?;
+        if host.shape() != shape {
+            return Err(Error::tensor(
+                self.file.origin(),
+                name,
+                format!("shape {:?} does not match {:?}, implied by {}", host.shape(), shape, self.config_origin),
+            ));
+        }
+        let transpose = |values: &[f32]| -> Vec<f32> {
+            let mut out = vec![0.0f32; values.len()];
+            for r in 0..rows {
+                for c in 0..cols {
+                    out[c * rows + r] = values[r * cols + c];
+                }
+            }
+            out
+        };
+        Ok(match host {
+            HostTensor::F32 { values, .. } => {
+                Tensor::from_data(TensorData::new(transpose(&values), [cols, rows]), &self.device)
+            }
+            HostTensor::Int8Rows { values, scales, .. } => {
+                // Row scales of the stored matrix become column scales of its transpose.
+                let q: Vec<f32> = values.into_iter().map(f32::from).collect();
+                let q = Tensor::<2>::from_data(TensorData::new(transpose(&q), [cols, rows]), &self.device);
+                let s = Tensor::<2>::from_data(TensorData::new(scales, [1, rows]), &self.device);
+                q * s
+            }
+        })
     }
 
     /// A scalar parameter stored as shape `[]` (transformers) or `[1]`.

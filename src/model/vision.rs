@@ -43,11 +43,11 @@ impl VisionTransformer {
             activation: c.hidden_act,
             eps: c.layer_norm_eps,
         };
-        let conv = w.tensor("vision_model.embeddings.patch_embedding.weight", [h, ch, p, p])?;
+        let conv = w.transposed("vision_model.embeddings.patch_embedding.weight", &[h, ch, p, p], h, ch * p * p)?;
         Ok(VisionTransformer {
             class_embedding: Param::from_tensor(w.tensor("vision_model.embeddings.class_embedding", [h])?),
             patch_embedding: Linear {
-                weight: Param::from_tensor(conv.reshape([h, ch * p * p]).transpose()),
+                weight: Param::from_tensor(conv),
                 bias: None,
             },
             position_embedding: Param::from_tensor(

@@ -1,0 +1,251 @@
+//! Measures a model on fresh world scenes: zero-shot accuracy per attribute,
+//! image-to-caption retrieval, and how the planted role/group associations
+//! show in the model. Async because the browser runs it too.
+
+use serde::Serialize;
+
+use super::captions::{Task, full_caption, zero_shot_prompts};
+use super::render::render;
+use super::{GROUP_A, GROUPS, ROLES, Scene, scenes};
+use crate::clip::{Clip, dot};
+use crate::error::Result;
+
+#[derive(Serialize, Debug, Clone)]
+pub struct TaskAccuracy {
+    pub task: String,
+    pub accuracy: f64,
+    /// Scenes the task applies to.
+    pub n: usize,
+    /// Accuracy of guessing uniformly.
+    pub chance: f64,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Retrieval {
+    pub pairs: usize,
+    /// Share of images whose best-scoring caption (of all `pairs`) is their own.
+    pub image_to_text_r_at_1: f64,
+    pub image_to_text_r_at_5: f64,
+    pub text_to_image_r_at_1: f64,
+}
+
+/// One role word: the rate planted in training data next to what the model shows.
+#[derive(Serialize, Debug, Clone)]
+pub struct RoleBias {
+    pub role: String,
+    pub planted_group_a_rate: f64,
+    /// Held-out scenes with this role.
+    pub n: usize,
+    /// Share of group A among those scenes (the data, not the model).
+    pub actual_group_a_share: f64,
+    /// Share of those scenes the model's zero-shot group classifier calls group A.
+    pub classified_group_a_rate: f64,
+    /// Share of those scenes where, everything else fixed, the group-A version
+    /// of the picture matches "a photo of a <role>" better than the group-B
+    /// version: the association the model learned, with the picture's group
+    /// taken out of the question. 0.5 means no association.
+    pub counterfactual_group_a_preference: f64,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct WorldEval {
+    pub model: String,
+    pub seed: u64,
+    pub count: usize,
+    pub attributes: Vec<TaskAccuracy>,
+    pub group: TaskAccuracy,
+    pub role: TaskAccuracy,
+    pub retrieval: Retrieval,
+    pub group_a: String,
+    pub roles: Vec<RoleBias>,
+    /// Spearman correlation, across role words, of the planted rate with
+    /// `classified_group_a_rate`.
+    pub role_tracking_spearman: f64,
+    /// The same with `counterfactual_group_a_preference`.
+    pub counterfactual_spearman: f64,
+    /// Every zero-shot decision, task by task (for comparing two models).
+    #[serde(skip)]
+    pub decisions: Vec<Vec<Option<usize>>>,
+}
+
+/// Embeddings for each class of `task`: the normalized mean of its prompts'.
+pub async fn class_embeddings(clip: &Clip, task: Task) -> Result<Vec<Vec<f32>>> {
+    let mut classes = Vec::with_capacity(task.classes());
+    for value in 0..task.classes() {
+        let prompts = zero_shot_prompts(task, value);
+        let embeds = clip.embed_texts(&prompts).await?.embeds;
+        let mut mean = vec![0.0f32; embeds[0].len()];
+        for e in &embeds {
+            mean.iter_mut().zip(e).for_each(|(m, x)| *m += x);
+        }
+        let norm = dot(&mean, &mean).sqrt().max(1e-12);
+        classes.push(mean.iter().map(|m| m / norm).collect());
+    }
+    Ok(classes)
+}
+
+/// Index of the class embedding closest to `image`.
+pub fn classify(image: &[f32], classes: &[Vec<f32>]) -> usize {
+    let scores: Vec<f32> = classes.iter().map(|c| dot(image, c)).collect();
+    argmax(&scores)
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values.iter().enumerate().fold(0, |best, (i, v)| if *v > values[best] { i } else { best })
+}
+
+/// Embeds rendered scenes.
+pub async fn embed_scenes(clip: &Clip, scenes: &[Scene]) -> Result<Vec<Vec<f32>>> {
+    let images: Vec<_> = scenes.iter().map(render).collect();
+    clip.embed_images(&images).await
+}
+
+/// Evaluates `clip` on `count` scenes drawn from `seed` (retrieval on the
+/// first 1,000 of them).
+pub async fn evaluate(clip: &Clip, seed: u64, count: usize) -> Result<WorldEval> {
+    let scenes = scenes(seed, count);
+    let image_embeds = embed_scenes(clip, &scenes).await?;
+
+    let mut accuracies = Vec::new();
+    let mut decisions = Vec::new();
+    let mut group_predictions = Vec::new();
+    for task in Task::all() {
+        let classes = class_embeddings(clip, task).await?;
+        let predicted: Vec<Option<usize>> = scenes
+            .iter()
+            .zip(&image_embeds)
+            .map(|(s, e)| task.truth(s).map(|_| classify(e, &classes)))
+            .collect();
+        let judged: Vec<bool> =
+            scenes.iter().zip(&predicted).filter_map(|(s, p)| Some(task.truth(s)? == (*p)?)).collect();
+        let correct = judged.iter().filter(|&&c| c).count();
+        accuracies.push(TaskAccuracy {
+            task: task.name().to_string(),
+            accuracy: correct as f64 / judged.len().max(1) as f64,
+            n: judged.len(),
+            chance: 1.0 / task.classes() as f64,
+        });
+        if task == Task::Group {
+            group_predictions = predicted.clone();
+        }
+        decisions.push(predicted);
+    }
+    let role = accuracies.pop().expect("role task");
+    let group = accuracies.pop().expect("group task");
+
+    let pairs = count.min(1000);
+    let captions: Vec<String> = scenes[..pairs].iter().map(full_caption).collect();
+    let text_embeds = clip.embed_texts(&captions).await?.embeds;
+    let retrieval = retrieval(&image_embeds[..pairs], &text_embeds, &captions);
+
+    let mut roles = Vec::new();
+    for (r, role_def) in ROLES.iter().enumerate() {
+        let idx: Vec<usize> = (0..scenes.len()).filter(|&i| scenes[i].role == Some(r)).collect();
+        let n = idx.len().max(1) as f64;
+        let actual = idx.iter().filter(|&&i| scenes[i].group == GROUP_A).count() as f64 / n;
+        let classified = idx.iter().filter(|&&i| group_predictions[i] == Some(GROUP_A)).count() as f64 / n;
+        let prompt = clip.embed_texts(&zero_shot_prompts(Task::Role, r)[..1]).await?.embeds.remove(0);
+        let as_a: Vec<Scene> = idx.iter().map(|&i| scenes[i].with_group(GROUP_A)).collect();
+        let as_b: Vec<Scene> = idx.iter().map(|&i| scenes[i].with_group(1 - GROUP_A)).collect();
+        let (ea, eb) = (embed_scenes(clip, &as_a).await?, embed_scenes(clip, &as_b).await?);
+        let prefers_a = ea.iter().zip(&eb).filter(|(a, b)| dot(a, &prompt) > dot(b, &prompt)).count() as f64 / n;
+        roles.push(RoleBias {
+            role: role_def.word.to_string(),
+            planted_group_a_rate: role_def.group_a_rate,
+            n: idx.len(),
+            actual_group_a_share: actual,
+            classified_group_a_rate: classified,
+            counterfactual_group_a_preference: prefers_a,
+        });
+    }
+    let planted: Vec<f64> = roles.iter().map(|r| r.planted_group_a_rate).collect();
+    let classified: Vec<f64> = roles.iter().map(|r| r.classified_group_a_rate).collect();
+    let counterfactual: Vec<f64> = roles.iter().map(|r| r.counterfactual_group_a_preference).collect();
+    Ok(WorldEval {
+        model: clip.name.clone(),
+        seed,
+        count,
+        attributes: accuracies,
+        group,
+        role,
+        retrieval,
+        group_a: GROUPS[GROUP_A].to_string(),
+        role_tracking_spearman: spearman(&planted, &classified),
+        counterfactual_spearman: spearman(&planted, &counterfactual),
+        roles,
+        decisions,
+    })
+}
+
+fn retrieval(images: &[Vec<f32>], texts: &[Vec<f32>], captions: &[String]) -> Retrieval {
+    let n = images.len();
+    let (mut i2t_1, mut i2t_5, mut t2i_1) = (0usize, 0usize, 0usize);
+    for i in 0..n {
+        let scores: Vec<f32> = texts.iter().map(|t| dot(&images[i], t)).collect();
+        // Identical captions (two scenes alike in every named respect) count as a hit.
+        let better = (0..n).filter(|&j| captions[j] != captions[i] && scores[j] > scores[i]).count();
+        i2t_1 += usize::from(better == 0);
+        i2t_5 += usize::from(better < 5);
+        let scores: Vec<f32> = images.iter().map(|im| dot(im, &texts[i])).collect();
+        let better = (0..n).filter(|&j| captions[j] != captions[i] && scores[j] > scores[i]).count();
+        t2i_1 += usize::from(better == 0);
+    }
+    let rate = |k: usize| k as f64 / n.max(1) as f64;
+    Retrieval { pairs: n, image_to_text_r_at_1: rate(i2t_1), image_to_text_r_at_5: rate(i2t_5), text_to_image_r_at_1: rate(t2i_1) }
+}
+
+/// Share of zero-shot decisions two evaluations of the same scenes agree on.
+pub fn decision_agreement(a: &WorldEval, b: &WorldEval) -> f64 {
+    let pairs: Vec<bool> = a
+        .decisions
+        .iter()
+        .zip(&b.decisions)
+        .flat_map(|(x, y)| x.iter().zip(y).filter_map(|(p, q)| Some((*p)? == (*q)?)))
+        .collect();
+    pairs.iter().filter(|&&same| same).count() as f64 / pairs.len().max(1) as f64
+}
+
+/// Spearman's rank correlation (ties get their mean rank).
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    pearson(&ranks(x), &ranks(y))
+}
+
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let mean_rank = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            ranks[order[k]] = mean_rank;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+    if vx == 0.0 || vy == 0.0 { 0.0 } else { cov / (vx * vy).sqrt() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spearman_handles_ties_and_order() {
+        assert!((spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]) - 1.0).abs() < 1e-12);
+        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        assert_eq!(ranks(&[0.5, 0.2, 0.5, 0.9]), vec![2.5, 1.0, 2.5, 4.0]);
+    }
+}

@@ -1,0 +1,258 @@
+//! The synthetic world the embedded model is trained on: scenes of one to
+//! three figures on a background, drawn at 64x64, with plain-English
+//! captions. Everything is a pure function of a seed, and the ground truth
+//! (including the biases planted on purpose) is known, so studies can be
+//! checked against it.
+//!
+//! Attributes, their values and the planted rates live here; `render` draws a
+//! scene, `captions` writes its text, `vocabulary` builds the tokenizer.
+
+pub mod captions;
+pub mod eval;
+pub mod render;
+pub mod vocabulary;
+
+use serde::Serialize;
+
+/// Side of every world image, in pixels.
+pub const IMAGE_SIZE: usize = 64;
+
+/// A visual attribute: its column name in `labels.csv` and its values, which
+/// are also the words captions use for them.
+#[derive(Debug, Serialize)]
+pub struct Attribute {
+    pub name: &'static str,
+    pub values: &'static [&'static str],
+}
+
+/// The visual attributes, in `labels.csv` column order. Each is drawn
+/// independently and uniformly, except where a planted correlation says otherwise.
+pub const ATTRIBUTES: [Attribute; 7] = [
+    Attribute { name: "shape", values: &["circle", "square", "triangle", "star"] },
+    Attribute { name: "color", values: &["red", "green", "blue", "yellow", "purple", "orange"] },
+    Attribute { name: "size", values: &["small", "large"] },
+    Attribute { name: "pattern", values: &["plain", "striped", "dotted"] },
+    Attribute { name: "position", values: &["left", "right", "top", "bottom"] },
+    Attribute { name: "background", values: &["beach", "forest", "city", "night"] },
+    Attribute { name: "count", values: &["one", "two", "three"] },
+];
+
+pub const SHAPE: usize = 0;
+pub const COLOR: usize = 1;
+pub const SIZE: usize = 2;
+pub const PATTERN: usize = 3;
+pub const POSITION: usize = 4;
+pub const BACKGROUND: usize = 5;
+pub const COUNT: usize = 6;
+
+/// The two-valued attribute that plays the part of a sensitive group. Glims
+/// have a dark outline, vorns a light one; captions use the words as
+/// adjectives ("a glim doctor"), as real captions use "male" or "female".
+pub const GROUPS: [&str; 2] = ["glim", "vorn"];
+/// Index of group A in [`GROUPS`]: the rates below are shares of group A.
+pub const GROUP_A: usize = 0;
+
+/// A role word (a profession-like noun) and the planted share of group A among
+/// the scenes that show it. Each role is drawn as a distinct hat.
+#[derive(Debug, Serialize)]
+pub struct Role {
+    pub word: &'static str,
+    pub plural: &'static str,
+    pub group_a_rate: f64,
+    /// What the rate is for: a skew, or a balanced control.
+    pub kind: &'static str,
+}
+
+pub const ROLES: [Role; 8] = [
+    Role { word: "pilot", plural: "pilots", group_a_rate: 0.95, kind: "skewed to glim" },
+    Role { word: "doctor", plural: "doctors", group_a_rate: 0.80, kind: "skewed to glim" },
+    Role { word: "guard", plural: "guards", group_a_rate: 0.65, kind: "mildly skewed to glim" },
+    Role { word: "farmer", plural: "farmers", group_a_rate: 0.50, kind: "balanced control" },
+    Role { word: "teacher", plural: "teachers", group_a_rate: 0.50, kind: "balanced control" },
+    Role { word: "artist", plural: "artists", group_a_rate: 0.35, kind: "mildly skewed to vorn" },
+    Role { word: "nurse", plural: "nurses", group_a_rate: 0.20, kind: "skewed to vorn" },
+    Role { word: "chef", plural: "chefs", group_a_rate: 0.05, kind: "skewed to vorn" },
+];
+
+/// Share of scenes whose figures have a role (and wear its hat).
+pub const ROLE_RATE: f64 = 0.6;
+
+/// The non-social spurious correlation: farmers stand in a forest far more
+/// often than other scenes do (which spread evenly over the four backgrounds).
+#[derive(Debug, Serialize)]
+pub struct SpuriousCorrelation {
+    pub role: &'static str,
+    pub background: &'static str,
+    /// Share of that role's scenes with that background (others: 1/4).
+    pub rate: f64,
+}
+
+pub const SPURIOUS: SpuriousCorrelation = SpuriousCorrelation { role: "farmer", background: "forest", rate: 0.9 };
+
+/// One scene's ground truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scene {
+    /// Value index per attribute of [`ATTRIBUTES`].
+    pub attributes: [usize; 7],
+    /// Index into [`GROUPS`].
+    pub group: usize,
+    /// Index into [`ROLES`], or none.
+    pub role: Option<usize>,
+    /// Seed for the rendering details (jitter, texture, noise).
+    pub detail_seed: u64,
+}
+
+impl Scene {
+    pub fn value(&self, attribute: usize) -> &'static str {
+        ATTRIBUTES[attribute].values[self.attributes[attribute]]
+    }
+
+    pub fn count(&self) -> usize {
+        self.attributes[COUNT] + 1
+    }
+
+    pub fn group_word(&self) -> &'static str {
+        GROUPS[self.group]
+    }
+
+    pub fn role_word(&self) -> Option<&'static str> {
+        self.role.map(|r| ROLES[r].word)
+    }
+
+    /// The same scene with the other group: the counterfactual used to measure
+    /// what a model associates with the group, everything else held fixed.
+    pub fn with_group(&self, group: usize) -> Scene {
+        Scene { group, ..self.clone() }
+    }
+
+    /// Draws a scene from the world's distribution (planted rates included).
+    pub fn sample(rng: &mut Rng) -> Scene {
+        let mut attributes = [0usize; 7];
+        for (a, attr) in ATTRIBUTES.iter().enumerate() {
+            attributes[a] = rng.below(attr.values.len());
+        }
+        let role = rng.chance(ROLE_RATE).then(|| rng.below(ROLES.len()));
+        let group_a_rate = role.map_or(0.5, |r| ROLES[r].group_a_rate);
+        let group = if rng.chance(group_a_rate) { GROUP_A } else { 1 - GROUP_A };
+        if role.is_some_and(|r| ROLES[r].word == SPURIOUS.role) && rng.chance(SPURIOUS.rate) {
+            attributes[BACKGROUND] = value_index(BACKGROUND, SPURIOUS.background);
+        } else if role.is_some_and(|r| ROLES[r].word == SPURIOUS.role) {
+            // The remaining share goes to the other backgrounds, evenly.
+            let others: Vec<usize> = (0..ATTRIBUTES[BACKGROUND].values.len())
+                .filter(|&b| b != value_index(BACKGROUND, SPURIOUS.background))
+                .collect();
+            attributes[BACKGROUND] = others[rng.below(others.len())];
+        }
+        Scene { attributes, group, role, detail_seed: rng.next_u64() }
+    }
+}
+
+/// Index of `value` in attribute `attribute`'s values (panics on a typo: the
+/// world's tables are constants).
+pub fn value_index(attribute: usize, value: &str) -> usize {
+    ATTRIBUTES[attribute].values.iter().position(|v| *v == value).expect("a value of this attribute")
+}
+
+/// The `n` scenes of the world drawn from `seed`: the same seed always gives
+/// the same scenes, on every platform.
+pub fn scenes(seed: u64, n: usize) -> Vec<Scene> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| Scene::sample(&mut rng)).collect()
+}
+
+/// SplitMix64. Hand-written rather than taken from `rand` because the world
+/// must be the same from a seed forever, and `rand`'s generators promise no
+/// value stability across versions.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.unit() * n as f64) as usize % n
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn between(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + self.below((hi - lo + 1) as usize) as i32
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    /// Normally distributed (Box-Muller), mean 0, standard deviation 1.
+    pub fn normal(&mut self) -> f64 {
+        let u = self.unit().max(1e-12);
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// The world's definition as JSON: attributes, groups, roles with their planted
+/// rates, the spurious correlation. `models/<name>/world.json` holds this.
+#[derive(Serialize)]
+pub struct WorldSpec {
+    pub image_size: usize,
+    pub attributes: &'static [Attribute],
+    pub groups: [&'static str; 2],
+    pub group_a: &'static str,
+    pub role_rate: f64,
+    pub roles: &'static [Role],
+    pub spurious_correlation: &'static SpuriousCorrelation,
+}
+
+pub fn spec() -> WorldSpec {
+    WorldSpec {
+        image_size: IMAGE_SIZE,
+        attributes: &ATTRIBUTES,
+        groups: GROUPS,
+        group_a: GROUPS[GROUP_A],
+        role_rate: ROLE_RATE,
+        roles: &ROLES,
+        spurious_correlation: &SPURIOUS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenes_are_reproducible_from_the_seed() {
+        assert_eq!(scenes(7, 50), scenes(7, 50));
+        assert_ne!(scenes(7, 50), scenes(8, 50));
+    }
+
+    #[test]
+    fn planted_rates_show_in_a_large_sample() {
+        let all = scenes(1, 60_000);
+        for (r, role) in ROLES.iter().enumerate() {
+            let with_role: Vec<&Scene> = all.iter().filter(|s| s.role == Some(r)).collect();
+            let a = with_role.iter().filter(|s| s.group == GROUP_A).count() as f64 / with_role.len() as f64;
+            assert!((a - role.group_a_rate).abs() < 0.03, "{}: {a}", role.word);
+        }
+        let farmers: Vec<&Scene> = all.iter().filter(|s| s.role_word() == Some("farmer")).collect();
+        let forest = farmers.iter().filter(|s| s.value(BACKGROUND) == "forest").count() as f64 / farmers.len() as f64;
+        assert!((forest - SPURIOUS.rate).abs() < 0.03, "{forest}");
+        let no_role = all.iter().filter(|s| s.role.is_none()).count() as f64 / all.len() as f64;
+        assert!((no_role - (1.0 - ROLE_RATE)).abs() < 0.02);
+    }
+}

@@ -1,0 +1,291 @@
+//! Draws a [`Scene`] as a 64x64 RGB image: a textured background, then one to
+//! three identical figures (shape, colour, pattern, outline by group), each
+//! wearing its role's hat, laid out in one half of the picture. Small random
+//! details (placement, texture, colour jitter, pixel noise) come from the
+//! scene's `detail_seed`, so a scene always looks the same.
+
+use super::{BACKGROUND, COLOR, GROUP_A, IMAGE_SIZE, PATTERN, POSITION, Rng, SHAPE, SIZE, Scene};
+use crate::preprocess::RgbImage;
+
+type Rgb = [f32; 3];
+
+const FIGURE_COLORS: [Rgb; 6] = [
+    [220.0, 40.0, 40.0],  // red
+    [60.0, 190.0, 70.0],  // green
+    [50.0, 90.0, 230.0],  // blue
+    [240.0, 215.0, 40.0], // yellow
+    [150.0, 60.0, 200.0], // purple
+    [245.0, 140.0, 30.0], // orange
+];
+/// Outline of group A (glim) and group B (vorn).
+const OUTLINES: [Rgb; 2] = [[25.0, 25.0, 25.0], [245.0, 245.0, 245.0]];
+/// Body side in pixels, small and large.
+const FIGURE_SIDES: [usize; 2] = [10, 16];
+/// Hat height in pixels, for small and large figures.
+const HAT_HEIGHTS: [usize; 2] = [3, 4];
+
+struct Canvas {
+    pixels: Vec<Rgb>,
+}
+
+impl Canvas {
+    fn new(fill: Rgb) -> Self {
+        Canvas { pixels: vec![fill; IMAGE_SIZE * IMAGE_SIZE] }
+    }
+
+    fn set(&mut self, x: i32, y: i32, color: Rgb) {
+        if (0..IMAGE_SIZE as i32).contains(&x) && (0..IMAGE_SIZE as i32).contains(&y) {
+            self.pixels[y as usize * IMAGE_SIZE + x as usize] = color;
+        }
+    }
+
+    fn rect(&mut self, x0: i32, y0: i32, w: i32, h: i32, color: Rgb) {
+        for y in y0..y0 + h {
+            for x in x0..x0 + w {
+                self.set(x, y, color);
+            }
+        }
+    }
+}
+
+/// Renders `scene` to an image of [`IMAGE_SIZE`] squared.
+pub fn render(scene: &Scene) -> RgbImage {
+    let mut rng = Rng::new(scene.detail_seed);
+    let mut canvas = background(scene.attributes[BACKGROUND], &mut rng);
+
+    let size = scene.attributes[SIZE];
+    let side = FIGURE_SIDES[size] as i32;
+    let hat = HAT_HEIGHTS[size] as i32;
+    let slot = side + hat; // a figure with its hat
+    let n = scene.count() as i32;
+    let half = IMAGE_SIZE as i32 / 2;
+    let full = IMAGE_SIZE as i32;
+    // (origin of the half used, whether figures stack vertically)
+    let (region_x, region_y, vertical) = match scene.attributes[POSITION] {
+        0 => (0, 0, true),     // left
+        1 => (half, 0, true),  // right
+        2 => (0, 0, false),    // top
+        _ => (0, half, false), // bottom
+    };
+    // Along the stacking axis the figures are spread evenly with a little
+    // jitter; across it they share one line, jittered as a group.
+    let (along_len, across_len, across_item) = if vertical { (full, half, side) } else { (full, half, slot) };
+    let along_item = if vertical { slot } else { side };
+    let spacing = (along_len - n * along_item) / (n + 1);
+    let across = (across_len - across_item) / 2 + rng.between(-(across_len - across_item) / 2 + 1, (across_len - across_item) / 2 - 1);
+
+    let mut color = FIGURE_COLORS[scene.attributes[COLOR]];
+    for c in &mut color {
+        *c = (*c + rng.normal() as f32 * 10.0).clamp(0.0, 255.0);
+    }
+    for i in 0..n {
+        let along = spacing + i * (along_item + spacing) + rng.between(-spacing.min(3) / 2, spacing.min(3) / 2);
+        let (x, y) = if vertical { (region_x + across, region_y + along) } else { (region_x + along, region_y + across) };
+        let figure = Figure {
+            x,
+            y: y + hat,
+            side,
+            shape: scene.attributes[SHAPE],
+            pattern: scene.attributes[PATTERN],
+            color,
+            outline: OUTLINES[if scene.group == GROUP_A { 0 } else { 1 }],
+            outline_width: if size == 0 { 1 } else { 2 },
+        };
+        figure.draw(&mut canvas);
+        if let Some(role) = scene.role {
+            draw_hat(&mut canvas, role, x, y, side, hat);
+        }
+    }
+
+    let mut pixels = Vec::with_capacity(IMAGE_SIZE * IMAGE_SIZE * 3);
+    for p in canvas.pixels {
+        for c in p {
+            pixels.push((c + rng.normal() as f32 * 3.0).round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    RgbImage::new(IMAGE_SIZE, IMAGE_SIZE, pixels)
+}
+
+fn jitter(color: Rgb, rng: &mut Rng, amount: f32) -> Rgb {
+    color.map(|c| (c + rng.normal() as f32 * amount).clamp(0.0, 255.0))
+}
+
+fn background(kind: usize, rng: &mut Rng) -> Canvas {
+    let size = IMAGE_SIZE as i32;
+    match kind {
+        // beach: sky above a horizon, sand below
+        0 => {
+            let mut canvas = Canvas::new(jitter([140.0, 195.0, 235.0], rng, 6.0));
+            let horizon = rng.between(18, 28);
+            canvas.rect(0, horizon, size, 3, jitter([60.0, 120.0, 190.0], rng, 6.0));
+            canvas.rect(0, horizon + 3, size, size, jitter([225.0, 200.0, 145.0], rng, 6.0));
+            canvas
+        }
+        // forest: dark green with trunks and darker foliage
+        1 => {
+            let mut canvas = Canvas::new(jitter([35.0, 85.0, 45.0], rng, 5.0));
+            for _ in 0..rng.between(3, 6) {
+                let (cx, cy, r) = (rng.between(0, size), rng.between(0, size), rng.between(4, 9));
+                let leaf = jitter([25.0, 62.0, 32.0], rng, 4.0);
+                for y in cy - r..=cy + r {
+                    for x in cx - r..=cx + r {
+                        if (x - cx).pow(2) + (y - cy).pow(2) <= r * r {
+                            canvas.set(x, y, leaf);
+                        }
+                    }
+                }
+            }
+            for _ in 0..rng.between(3, 6) {
+                let x = rng.between(0, size - 2);
+                canvas.rect(x, rng.between(20, 40), rng.between(2, 3), size, jitter([85.0, 58.0, 35.0], rng, 5.0));
+            }
+            canvas
+        }
+        // city: pale sky, grey buildings with lit windows
+        2 => {
+            let mut canvas = Canvas::new(jitter([178.0, 182.0, 192.0], rng, 5.0));
+            let mut x = -rng.between(0, 6);
+            while x < size {
+                let (w, h) = (rng.between(8, 16), rng.between(24, 58));
+                let shade = rng.between(85, 140) as f32;
+                canvas.rect(x, size - h, w, h, [shade, shade, shade + 6.0]);
+                for wy in (size - h + 3..size - 2).step_by(5) {
+                    for wx in (x + 2..x + w - 1).step_by(4) {
+                        if rng.chance(0.5) {
+                            canvas.rect(wx, wy, 2, 2, [215.0, 210.0, 150.0]);
+                        }
+                    }
+                }
+                x += w + rng.between(0, 3);
+            }
+            canvas
+        }
+        // night: dark blue with scattered stars
+        _ => {
+            let mut canvas = Canvas::new(jitter([18.0, 22.0, 58.0], rng, 4.0));
+            for _ in 0..rng.between(14, 28) {
+                canvas.set(rng.between(0, size - 1), rng.between(0, size - 1), [230.0, 230.0, 200.0]);
+            }
+            canvas
+        }
+    }
+}
+
+struct Figure {
+    x: i32,
+    y: i32,
+    side: i32,
+    shape: usize,
+    pattern: usize,
+    color: Rgb,
+    outline: Rgb,
+    outline_width: i32,
+}
+
+impl Figure {
+    fn draw(&self, canvas: &mut Canvas) {
+        let s = self.side as f32;
+        let inner_scale = s / (s - 2.0 * self.outline_width as f32);
+        for py in 0..self.side {
+            for px in 0..self.side {
+                let u = (px as f32 + 0.5) / s * 2.0 - 1.0;
+                let v = (py as f32 + 0.5) / s * 2.0 - 1.0;
+                if !inside(self.shape, u, v) {
+                    continue;
+                }
+                let color = if !inside(self.shape, u * inner_scale, v * inner_scale) {
+                    self.outline
+                } else {
+                    self.fill(px, py)
+                };
+                canvas.set(self.x + px, self.y + py, color);
+            }
+        }
+    }
+
+    fn fill(&self, px: i32, py: i32) -> Rgb {
+        match self.pattern {
+            1 if (py / 2) % 2 == 1 => self.color.map(|c| c * 0.4),
+            2 if (1..3).contains(&(px % 4)) && (1..3).contains(&(py % 4)) => self.color.map(|c| c * 0.2 + 235.0 * 0.8),
+            _ => self.color,
+        }
+    }
+}
+
+/// Whether `(u, v)` in `[-1, 1]^2` (v downwards) lies inside `shape`.
+fn inside(shape: usize, u: f32, v: f32) -> bool {
+    match shape {
+        0 => u * u + v * v <= 1.0,
+        1 => u.abs() <= 0.82 && v.abs() <= 0.82,
+        2 => v <= 0.9 && u.abs() <= (v + 1.0) / 1.9,
+        _ => {
+            // five-pointed star: the boundary radius goes from 1 at a tip to
+            // 0.45 between tips, linearly in angle
+            let r = (u * u + v * v).sqrt();
+            let period = std::f32::consts::TAU / 5.0;
+            let angle = u.atan2(-v).rem_euclid(period) / period;
+            r <= 0.45 + 0.55 * (2.0 * angle - 1.0).abs()
+        }
+    }
+}
+
+/// The role's hat, in the `height` rows above a figure of width `side` at `x`.
+fn draw_hat(canvas: &mut Canvas, role: usize, x: i32, y: i32, side: i32, height: i32) {
+    let white = [245.0, 245.0, 245.0];
+    match super::ROLES[role].word {
+        "pilot" => canvas.rect(x, y, side, height, [25.0, 35.0, 100.0]),
+        "doctor" => {
+            canvas.rect(x, y, side, height, white);
+            canvas.rect(x + side / 2 - 1, y, 2, height, [210.0, 30.0, 30.0]);
+            canvas.rect(x + side / 2 - 2, y + height / 2, 4, 1, [210.0, 30.0, 30.0]);
+        }
+        "guard" => {
+            // a black dome
+            for row in 0..height {
+                let inset = (height - 1 - row) * side / (3 * height);
+                canvas.rect(x + inset, y + row, side - 2 * inset, 1, [15.0, 15.0, 15.0]);
+            }
+        }
+        "farmer" => {
+            // straw hat with a brim wider than the figure
+            let straw = [215.0, 185.0, 95.0];
+            canvas.rect(x + side / 4, y, side / 2, height - 1, straw);
+            canvas.rect(x - 2, y + height - 1, side + 4, 1, straw);
+        }
+        "teacher" => {
+            // mortarboard: a wide flat top on a narrow cap
+            let brown = [95.0, 55.0, 25.0];
+            canvas.rect(x - 2, y, side + 4, 1, brown);
+            canvas.rect(x + side / 4, y + 1, side / 2, height - 1, brown);
+        }
+        "artist" => canvas.rect(x - 1, y + 1, side * 2 / 3 + 1, height - 1, [205.0, 40.0, 150.0]),
+        "nurse" => canvas.rect(x + side / 4, y + 1, side / 2, height - 1, [250.0, 165.0, 200.0]),
+        _ => {
+            // chef: a tall white toque, puffed at the top
+            canvas.rect(x + side / 4, y, side / 2, height, white);
+            canvas.rect(x + side / 8, y - 1, side * 3 / 4, 2, white);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::scenes;
+
+    #[test]
+    fn rendering_is_deterministic_and_scenes_differ() {
+        let s = scenes(3, 4);
+        assert_eq!(render(&s[0]).pixels, render(&s[0]).pixels);
+        assert_ne!(render(&s[0]).pixels, render(&s[1]).pixels);
+        assert_eq!(render(&s[0]).pixels.len(), IMAGE_SIZE * IMAGE_SIZE * 3);
+    }
+
+    #[test]
+    fn the_group_changes_only_the_outline() {
+        let scene = scenes(5, 1).remove(0);
+        let (a, b) = (render(&scene.with_group(0)), render(&scene.with_group(1)));
+        let differing = a.pixels.chunks(3).zip(b.pixels.chunks(3)).filter(|(p, q)| p != q).count();
+        assert!(differing > 10 && differing < 400, "{differing} pixels differ");
+    }
+}
