@@ -15,6 +15,12 @@ pub struct Loader<'f, 'a> {
 impl Loader<'_, '_> {
     /// Tensor `name` of exactly `shape`, as f32 on the device.
     pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+        let host = self.host_of_shape(name, &shape)?;
+        Ok(self.upload(host, shape))
+    }
+
+    /// Host tensor `name`, which must have exactly `shape`.
+    fn host_of_shape(&self, name: &str, shape: &[usize]) -> Result<HostTensor> {
         let host = self.file.get(name)?;
         if host.shape() != shape {
             return Err(Error::tensor(
@@ -23,7 +29,7 @@ impl Loader<'_, '_> {
                 format!("shape {:?} does not match {:?}, implied by {}", host.shape(), shape, self.config_origin),
             ));
         }
-        Ok(self.upload(host, shape))
+        Ok(host)
     }
 
     /// A PyTorch `[rows, cols]` matrix returned transposed, `[cols, rows]`,
@@ -37,14 +43,7 @@ impl Loader<'_, '_> {
     /// holds a contiguous matrix: the same layout a trained (updated) weight
     /// has, which keeps a resumed training run on the same arithmetic path.
     pub fn transposed(&self, name: &str, shape: &[usize], rows: usize, cols: usize) -> Result<Tensor<2>> {
-        let host = self.file.get(name)?;
-        if host.shape() != shape {
-            return Err(Error::tensor(
-                self.file.origin(),
-                name,
-                format!("shape {:?} does not match {:?}, implied by {}", host.shape(), shape, self.config_origin),
-            ));
-        }
+        let host = self.host_of_shape(name, shape)?;
         let transpose = |values: &[f32]| -> Vec<f32> {
             let mut out = vec![0.0f32; values.len()];
             for r in 0..rows {
