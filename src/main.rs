@@ -402,13 +402,9 @@ const MODEL_FILES: [&str; 5] =
     ["config.json", "tokenizer.json", "preprocessor_config.json", "model.int8.safetensors", "model.safetensors"];
 
 fn manifest_add(id: &str, dir: &Path, manifest_path: &Path, notes: String) -> Result<ExitCode> {
-    use cliplens::manifest::{MANIFEST_VERSION, Manifest, ManifestModel};
-    let manifest_name = manifest_path.display().to_string();
-    let mut manifest = if manifest_path.is_file() {
-        Manifest::from_json(&read(manifest_path)?, &manifest_name)?
-    } else {
-        Manifest { format_version: MANIFEST_VERSION, models: Vec::new() }
-    };
+    use cliplens::manifest::ManifestModel;
+    use cliplens::native::{read_manifest, write_manifest};
+    let mut manifest = read_manifest(manifest_path)?;
     let files: Vec<(String, Vec<u8>)> = MODEL_FILES
         .iter()
         .filter(|name| dir.join(name).is_file())
@@ -421,8 +417,7 @@ fn manifest_add(id: &str, dir: &Path, manifest_path: &Path, notes: String) -> Re
     let base = manifest_path.parent().unwrap_or(Path::new("."));
     let rel = dir.strip_prefix(base).unwrap_or(dir).display().to_string();
     manifest.upsert(ManifestModel::describe(id, &rel, &files, notes));
-    let text = serde_json::to_string_pretty(&manifest).expect("the manifest serializes") + "\n";
-    std::fs::write(manifest_path, text).map_err(|e| Error::io(&manifest_name, e))?;
-    eprintln!("{manifest_name}: {id} with {} files", files.len());
+    write_manifest(manifest_path, &manifest)?;
+    eprintln!("{}: {id} with {} files", manifest_path.display(), files.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::clip::ModelFiles;
+use crate::manifest::{MANIFEST_VERSION, Manifest};
 use crate::error::{Error, Result};
 
 /// Compute backend for the command line.
@@ -88,4 +89,18 @@ pub fn read_model_beside(dir: &Path, weights: (String, Vec<u8>)) -> Result<Model
 /// The last component of `dir` once resolved (`.` becomes its real name).
 pub fn dir_name(dir: &Path) -> Option<String> {
     dir.canonicalize().ok()?.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+/// The manifest at `path`, or an empty one when there is none yet.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    if path.is_file() {
+        Manifest::from_json(&read(path)?, &path.display().to_string())
+    } else {
+        Ok(Manifest { format_version: MANIFEST_VERSION, models: Vec::new() })
+    }
+}
+
+pub fn write_manifest(path: &Path, manifest: &Manifest) -> Result<()> {
+    let text = serde_json::to_string_pretty(manifest).expect("the manifest serializes") + "\n";
+    std::fs::write(path, text).map_err(|e| Error::io(path.display().to_string(), e))
 }

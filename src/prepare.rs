@@ -6,7 +6,8 @@ use std::path::Path;
 
 use crate::clip::ModelFiles;
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_VERSION, Manifest, ManifestFile, ManifestModel};
+use crate::manifest::ManifestModel;
+use crate::native::{read_manifest, write_manifest};
 use crate::quantize::{Provenance, measure_quantization_agreement, quantize_checkpoint, sha256_hex};
 
 pub const DEFAULT_MODELS: [&str; 2] = ["openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"];
@@ -31,11 +32,7 @@ fn download(id: &str, file: &str, log: &mut dyn FnMut(String)) -> Result<Vec<u8>
 
 pub fn prepare_models(ids: &[String], out: &Path, log: &mut dyn FnMut(String)) -> Result<()> {
     let manifest_path = out.join("manifest.json");
-    let mut manifest = if manifest_path.is_file() {
-        Manifest::from_json(&crate::native::read(&manifest_path)?, &manifest_path.display().to_string())?
-    } else {
-        Manifest { format_version: MANIFEST_VERSION, models: Vec::new() }
-    };
+    let mut manifest = read_manifest(&manifest_path)?;
     for id in ids {
         let dir_name = id.rsplit('/').next().unwrap_or(id).to_string();
         let dir = out.join(&dir_name);
@@ -57,24 +54,21 @@ pub fn prepare_models(ids: &[String], out: &Path, log: &mut dyn FnMut(String)) -
         let agreement =
             pollster::block_on(measure_quantization_agreement(&float_files, &int8_files, &burn::tensor::Device::flex()))?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
-        let mut entries = Vec::new();
-        for (name, bytes) in side.iter().cloned().chain([("model.int8.safetensors".to_string(), int8)]) {
-            let path = dir.join(&name);
-            std::fs::write(&path, &bytes).map_err(|e| Error::io(path.display().to_string(), e))?;
-            entries.push(ManifestFile { name, bytes: bytes.len() as u64, sha256: sha256_hex(&bytes) });
+        let written: Vec<(String, Vec<u8>)> =
+            side.iter().cloned().chain([("model.int8.safetensors".to_string(), int8)]).collect();
+        for (name, bytes) in &written {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(|e| Error::io(path.display().to_string(), e))?;
         }
+        let notes = format!(
+            "int8 vs float cosine on the probe set: images min {:.4}, prompts min {:.4}",
+            agreement.image_cosine_min, agreement.text_cosine_min
+        );
         manifest.upsert(ManifestModel {
-            id: id.clone(),
-            dir: dir_name,
-            files: entries,
             source_sha256: Some(source_sha256),
-            notes: format!(
-                "int8 vs float cosine on the probe set: images min {:.4}, prompts min {:.4}",
-                agreement.image_cosine_min, agreement.text_cosine_min
-            ),
+            ..ManifestModel::describe(id, &dir_name, &written, notes)
         });
         log(format!("prepared {id} in {}", dir.display()));
     }
-    let json = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
-    std::fs::write(&manifest_path, json + "\n").map_err(|e| Error::io(manifest_path.display().to_string(), e))
+    write_manifest(&manifest_path, &manifest)
 }

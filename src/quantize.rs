@@ -7,7 +7,7 @@ use safetensors::Dtype;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::weights::{HostTensor, IGNORED_TENSORS, INT8_FORMAT, INT8_FORMAT_VERSION, SCALE_SUFFIX, WeightFile, WeightFormat, quantize_rows, Raw, f32_bytes};
+use crate::weights::{HostTensor, IGNORED_TENSORS, INT8_FORMAT, INT8_FORMAT_VERSION, SCALE_SUFFIX, WeightFile, WeightFormat, quantize_rows, Raw, f32_bytes, serialize};
 
 /// Where a quantized file came from, written into its metadata.
 pub struct Provenance {
@@ -49,8 +49,7 @@ pub fn quantize_checkpoint(input: &[u8], origin: &str, provenance: &Provenance) 
         ("source_model".to_string(), provenance.source_model.clone()),
         ("source_sha256".to_string(), sha256_hex(input)),
     ]);
-    let views: Vec<(&str, &Raw)> = tensors.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::weights(origin, format!("cannot write int8 file: {e}")))
+    serialize(&tensors, metadata, origin, "int8 file")
 }
 
 

@@ -77,12 +77,13 @@ impl ClipTokenizer {
 }
 
 impl TokenBatch {
-    /// Stacks prompts tokenized to the same `len` into one batch.
+    /// Stacks prompts into one batch of their first `len` tokens (the whole
+    /// context, or less when the rest is padding for every prompt).
     pub fn from_tokenized(tokens: &[Tokenized], len: usize) -> Self {
-        debug_assert!(tokens.iter().all(|t| t.ids.len() == len));
+        debug_assert!(tokens.iter().all(|t| t.ids.len() >= len));
         TokenBatch {
-            ids: tokens.iter().flat_map(|t| t.ids.iter().copied()).collect(),
-            attention_mask: tokens.iter().flat_map(|t| t.attention_mask.iter().copied()).collect(),
+            ids: tokens.iter().flat_map(|t| t.ids[..len].iter().copied()).collect(),
+            attention_mask: tokens.iter().flat_map(|t| t.attention_mask[..len].iter().copied()).collect(),
             batch: tokens.len(),
             len,
         }

@@ -150,20 +150,14 @@ pub fn preprocessor_json() -> String {
 /// Random initial weights in the Hugging Face layout, with the standard
 /// deviations transformers' `CLIPPreTrainedModel._init_weights` uses.
 pub fn initial_checkpoint(config: &ClipConfig, seed: u64) -> Result<Vec<u8>> {
-    let mut rng = Rng::new(seed ^ 0x1417);
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    let mut normal = |name: String, shape: Vec<usize>, std: f64| {
-        let n = shape.iter().product();
-        let values = (0..n).map(|_| (rng.normal() * std) as f32).collect();
-        tensors.push((name, shape, values));
-    };
+    let mut init = Init { rng: Rng::new(seed ^ 0x1417), tensors: Vec::new() };
     let (t, v) = (&config.text_config, &config.vision_config);
-    normal("text_model.embeddings.token_embedding.weight".into(), vec![t.vocab_size, t.hidden_size], 0.02);
-    normal("text_model.embeddings.position_embedding.weight".into(), vec![t.max_position_embeddings, t.hidden_size], 0.01);
+    init.normal("text_model.embeddings.token_embedding.weight".into(), vec![t.vocab_size, t.hidden_size], 0.02);
+    init.normal("text_model.embeddings.position_embedding.weight".into(), vec![t.max_position_embeddings, t.hidden_size], 0.01);
     let patches = (v.image_size / v.patch_size).pow(2);
-    normal("vision_model.embeddings.class_embedding".into(), vec![v.hidden_size], (v.hidden_size as f64).powf(-0.5));
-    normal("vision_model.embeddings.patch_embedding.weight".into(), vec![v.hidden_size, 3, v.patch_size, v.patch_size], 0.02);
-    normal("vision_model.embeddings.position_embedding.weight".into(), vec![patches + 1, v.hidden_size], 0.02);
+    init.normal("vision_model.embeddings.class_embedding".into(), vec![v.hidden_size], (v.hidden_size as f64).powf(-0.5));
+    init.normal("vision_model.embeddings.patch_embedding.weight".into(), vec![v.hidden_size, 3, v.patch_size, v.patch_size], 0.02);
+    init.normal("vision_model.embeddings.position_embedding.weight".into(), vec![patches + 1, v.hidden_size], 0.02);
     for (prefix, hidden, inter, layers) in [
         ("text_model", t.hidden_size, t.intermediate_size, t.num_hidden_layers),
         ("vision_model", v.hidden_size, v.intermediate_size, v.num_hidden_layers),
@@ -173,42 +167,48 @@ pub fn initial_checkpoint(config: &ClipConfig, seed: u64) -> Result<Vec<u8>> {
         for i in 0..layers {
             let p = format!("{prefix}.encoder.layers.{i}");
             for (proj, std) in [("q_proj", in_std), ("k_proj", in_std), ("v_proj", in_std), ("out_proj", h.powf(-0.5))] {
-                normal(format!("{p}.self_attn.{proj}.weight"), vec![hidden, hidden], std);
+                init.normal(format!("{p}.self_attn.{proj}.weight"), vec![hidden, hidden], std);
+                init.constant(format!("{p}.self_attn.{proj}.bias"), hidden, 0.0);
             }
-            normal(format!("{p}.mlp.fc1.weight"), vec![inter, hidden], (2.0 * h).powf(-0.5));
-            normal(format!("{p}.mlp.fc2.weight"), vec![hidden, inter], in_std);
+            init.normal(format!("{p}.mlp.fc1.weight"), vec![inter, hidden], (2.0 * h).powf(-0.5));
+            init.constant(format!("{p}.mlp.fc1.bias"), inter, 0.0);
+            init.normal(format!("{p}.mlp.fc2.weight"), vec![hidden, inter], in_std);
+            init.constant(format!("{p}.mlp.fc2.bias"), hidden, 0.0);
+            init.layer_norm(&format!("{p}.layer_norm1"), hidden);
+            init.layer_norm(&format!("{p}.layer_norm2"), hidden);
         }
     }
-    normal("text_projection.weight".into(), vec![config.projection_dim, t.hidden_size], (t.hidden_size as f64).powf(-0.5));
-    normal("visual_projection.weight".into(), vec![config.projection_dim, v.hidden_size], (v.hidden_size as f64).powf(-0.5));
-    let mut constant = |name: String, n: usize, value: f32| tensors.push((name, vec![n], vec![value; n]));
-    for (prefix, hidden, inter, layers) in [
-        ("text_model", t.hidden_size, t.intermediate_size, t.num_hidden_layers),
-        ("vision_model", v.hidden_size, v.intermediate_size, v.num_hidden_layers),
-    ] {
-        for i in 0..layers {
-            let p = format!("{prefix}.encoder.layers.{i}");
-            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                constant(format!("{p}.self_attn.{proj}.bias"), hidden, 0.0);
-            }
-            constant(format!("{p}.mlp.fc1.bias"), inter, 0.0);
-            constant(format!("{p}.mlp.fc2.bias"), hidden, 0.0);
-            for norm in ["layer_norm1", "layer_norm2"] {
-                constant(format!("{p}.{norm}.weight"), hidden, 1.0);
-                constant(format!("{p}.{norm}.bias"), hidden, 0.0);
-            }
-        }
+    init.normal("text_projection.weight".into(), vec![config.projection_dim, t.hidden_size], (t.hidden_size as f64).powf(-0.5));
+    init.normal("visual_projection.weight".into(), vec![config.projection_dim, v.hidden_size], (v.hidden_size as f64).powf(-0.5));
+    init.layer_norm("text_model.final_layer_norm", t.hidden_size);
+    init.layer_norm("vision_model.pre_layrnorm", v.hidden_size);
+    init.layer_norm("vision_model.post_layernorm", v.hidden_size);
+    init.tensors.push(("logit_scale".into(), vec![], vec![config.logit_scale_init_value as f32]));
+    serialize_f32(init.tensors, HashMap::new(), "initial weights")
+}
+
+/// Initial tensors as they are drawn; only `normal` consumes random numbers,
+/// so their order alone fixes the values.
+struct Init {
+    rng: Rng,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl Init {
+    fn normal(&mut self, name: String, shape: Vec<usize>, std: f64) {
+        let n = shape.iter().product();
+        let values = (0..n).map(|_| (self.rng.normal() * std) as f32).collect();
+        self.tensors.push((name, shape, values));
     }
-    for (norm, hidden) in [
-        ("text_model.final_layer_norm", t.hidden_size),
-        ("vision_model.pre_layrnorm", v.hidden_size),
-        ("vision_model.post_layernorm", v.hidden_size),
-    ] {
-        constant(format!("{norm}.weight"), hidden, 1.0);
-        constant(format!("{norm}.bias"), hidden, 0.0);
+
+    fn constant(&mut self, name: String, n: usize, value: f32) {
+        self.tensors.push((name, vec![n], vec![value; n]));
     }
-    tensors.push(("logit_scale".into(), vec![], vec![config.logit_scale_init_value as f32]));
-    serialize_f32(tensors, HashMap::new(), "initial weights")
+
+    fn layer_norm(&mut self, prefix: &str, n: usize) {
+        self.constant(format!("{prefix}.weight"), n, 1.0);
+        self.constant(format!("{prefix}.bias"), n, 0.0);
+    }
 }
 
 /// Writes a model's weights in the Hugging Face layout (the inverse of
@@ -301,12 +301,7 @@ pub fn scene_pixels(scenes: &[Scene], preprocess_config: &PreprocessConfig, devi
 pub fn trimmed_tokens(tokenizer: &ClipTokenizer, texts: &[String]) -> Result<TokenBatch> {
     let encoded = texts.iter().map(|t| tokenizer.encode(t)).collect::<Result<Vec<_>>>()?;
     let len = encoded.iter().map(|t| t.attention_mask.iter().filter(|&&m| m == 1).count()).max().unwrap_or(1);
-    Ok(TokenBatch {
-        ids: encoded.iter().flat_map(|t| t.ids[..len].iter().copied()).collect(),
-        attention_mask: encoded.iter().flat_map(|t| t.attention_mask[..len].iter().copied()).collect(),
-        batch: texts.len(),
-        len,
-    })
+    Ok(TokenBatch::from_tokenized(&encoded, len))
 }
 
 /// Symmetric InfoNCE: cross-entropy of images over texts and texts over images.
@@ -366,14 +361,15 @@ pub fn train(
     let config = ClipConfig::from_json(config_text.as_bytes(), "world config")?;
     let tokenizer_text = vocabulary::tokenizer_json();
     let tokenizer = ClipTokenizer::from_json(tokenizer_text.as_bytes(), "world tokenizer", settings.shape.context_length)?;
-    let preprocess_config = PreprocessConfig::from_json(preprocessor_json().as_bytes(), "world preprocessor", IMAGE_SIZE)?;
+    let preprocessor_text = preprocessor_json();
+    let preprocess_config = PreprocessConfig::from_json(preprocessor_text.as_bytes(), "world preprocessor", IMAGE_SIZE)?;
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
         let path = out.join(name);
         std::fs::write(&path, bytes).map_err(|e| Error::io(path.display().to_string(), e))
     };
     write("config.json", config_text.as_bytes())?;
     write("tokenizer.json", tokenizer_text.as_bytes())?;
-    write("preprocessor_config.json", preprocessor_json().as_bytes())?;
+    write("preprocessor_config.json", preprocessor_text.as_bytes())?;
     let spec = serde_json::to_string_pretty(&world::spec()).expect("the spec serializes");
     write("world.json", spec.as_bytes())?;
 

@@ -284,6 +284,11 @@ pub fn serialize_f32(
         .into_iter()
         .map(|(name, shape, values)| (name, Raw { dtype: Dtype::F32, shape, bytes: f32_bytes(&values) }))
         .collect();
-    let views: Vec<(&str, &Raw)> = raws.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::weights(origin, format!("cannot write weights: {e}")))
+    serialize(&raws, metadata, origin, "weights")
+}
+
+/// Writes `tensors` as a safetensors file; `what` names it in the error.
+pub(crate) fn serialize(tensors: &[(String, Raw)], metadata: HashMap<String, String>, origin: &str, what: &str) -> Result<Vec<u8>> {
+    let views: Vec<(&str, &Raw)> = tensors.iter().map(|(n, r)| (n.as_str(), r)).collect();
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::weights(origin, format!("cannot write {what}: {e}")))
 }

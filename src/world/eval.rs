@@ -145,10 +145,18 @@ pub async fn evaluate(clip: &Clip, seed: u64, count: usize) -> Result<WorldEval>
         let actual = idx.iter().filter(|&&i| scenes[i].group == GROUP_A).count() as f64 / n;
         let classified = idx.iter().filter(|&&i| group_predictions[i] == Some(GROUP_A)).count() as f64 / n;
         let prompt = clip.embed_texts(&zero_shot_prompts(Task::Role, r)[..1]).await?.embeds.remove(0);
-        let as_a: Vec<Scene> = idx.iter().map(|&i| scenes[i].with_group(GROUP_A)).collect();
-        let as_b: Vec<Scene> = idx.iter().map(|&i| scenes[i].with_group(1 - GROUP_A)).collect();
-        let (ea, eb) = (embed_scenes(clip, &as_a).await?, embed_scenes(clip, &as_b).await?);
-        let prefers_a = ea.iter().zip(&eb).filter(|(a, b)| dot(a, &prompt) > dot(b, &prompt)).count() as f64 / n;
+        // Each scene is already embedded as drawn: only its other-group twin is new.
+        let flipped: Vec<Scene> = idx.iter().map(|&i| scenes[i].with_group(1 - scenes[i].group)).collect();
+        let flipped_embeds = embed_scenes(clip, &flipped).await?;
+        let prefers_a = idx
+            .iter()
+            .zip(&flipped_embeds)
+            .filter(|&(&i, twin)| {
+                let (as_drawn, other) = (dot(&image_embeds[i], &prompt), dot(twin, &prompt));
+                if scenes[i].group == GROUP_A { as_drawn > other } else { other > as_drawn }
+            })
+            .count() as f64
+            / n;
         roles.push(RoleBias {
             role: role_def.word.to_string(),
             planted_group_a_rate: role_def.group_a_rate,

@@ -134,14 +134,15 @@ impl Scene {
         let role = rng.chance(ROLE_RATE).then(|| rng.below(ROLES.len()));
         let group_a_rate = role.map_or(0.5, |r| ROLES[r].group_a_rate);
         let group = if rng.chance(group_a_rate) { GROUP_A } else { 1 - GROUP_A };
-        if role.is_some_and(|r| ROLES[r].word == SPURIOUS.role) && rng.chance(SPURIOUS.rate) {
-            attributes[BACKGROUND] = value_index(BACKGROUND, SPURIOUS.background);
-        } else if role.is_some_and(|r| ROLES[r].word == SPURIOUS.role) {
-            // The remaining share goes to the other backgrounds, evenly.
-            let others: Vec<usize> = (0..ATTRIBUTES[BACKGROUND].values.len())
-                .filter(|&b| b != value_index(BACKGROUND, SPURIOUS.background))
-                .collect();
-            attributes[BACKGROUND] = others[rng.below(others.len())];
+        if role.is_some_and(|r| ROLES[r].word == SPURIOUS.role) {
+            let favoured = value_index(BACKGROUND, SPURIOUS.background);
+            attributes[BACKGROUND] = if rng.chance(SPURIOUS.rate) {
+                favoured
+            } else {
+                // The remaining share goes to the other backgrounds, evenly.
+                let others: Vec<usize> = (0..ATTRIBUTES[BACKGROUND].values.len()).filter(|&b| b != favoured).collect();
+                others[rng.below(others.len())]
+            };
         }
         Scene { attributes, group, role, detail_seed: rng.next_u64() }
     }

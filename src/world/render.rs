@@ -74,10 +74,7 @@ pub fn render(scene: &Scene) -> RgbImage {
     let spacing = (along_len - n * along_item) / (n + 1);
     let across = (across_len - across_item) / 2 + rng.between(-(across_len - across_item) / 2 + 1, (across_len - across_item) / 2 - 1);
 
-    let mut color = FIGURE_COLORS[scene.attributes[COLOR]];
-    for c in &mut color {
-        *c = (*c + rng.normal() as f32 * 10.0).clamp(0.0, 255.0);
-    }
+    let color = jitter(FIGURE_COLORS[scene.attributes[COLOR]], &mut rng, 10.0);
     for i in 0..n {
         let along = spacing + i * (along_item + spacing) + rng.between(-spacing.min(3) / 2, spacing.min(3) / 2);
         let (x, y) = if vertical { (region_x + across, region_y + along) } else { (region_x + along, region_y + across) };
