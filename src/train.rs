@@ -305,7 +305,7 @@ pub fn trimmed_tokens(tokenizer: &ClipTokenizer, texts: &[String]) -> Result<Tok
 }
 
 /// Symmetric InfoNCE: cross-entropy of images over texts and texts over images.
-fn contrastive_loss(model: &ClipModel, pixels: Tensor<4>, tokens: &TokenBatch) -> Result<Tensor<1>> {
+pub fn contrastive_loss(model: &ClipModel, pixels: Tensor<4>, tokens: &TokenBatch) -> Result<Tensor<1>> {
     let (_, image) = model.encode_image(pixels);
     let (_, text) = model.encode_text(tokens)?;
     // As in OpenAI's training, the temperature may not exceed 100.

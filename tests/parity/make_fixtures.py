@@ -27,6 +27,8 @@ They are never copied into committed fixtures.
       reference.safetensors               inputs + outputs of the f32 model (computed in f32)
       reference-f16.safetensors           same inputs, outputs of the f16-rounded weights (computed in f32)
       reference-bf16.safetensors          same inputs, outputs of the bf16-rounded weights (computed in f32)
+      gradients.safetensors               loss and gradients of the contrastive loss on the first 3 pairs
+                                          (`gradients` mode: reads the files above, writes only this)
   tests/fixtures/images/                procedurally generated images in many formats,
       reference_pixels.safetensors        uint8 [3,224,224] per file: HF resize + center crop, no rescale/normalize
       README.md                           what each image is
@@ -1015,9 +1017,34 @@ def make_full(shared: Path, arch: str, out: Path, seed: int) -> None:
     )
 
 
+def make_gradients() -> None:
+    """Loss and gradients of CLIP's contrastive loss (`return_loss=True`) for the tiny model on the
+    first three text/image pairs of `reference.safetensors`: what one training step must compute."""
+    out = FIXTURES / "tiny"
+    config = CLIPConfig.from_json_file(str(out / "config.json"))
+    model = eager_model(config)
+    missing, unexpected = model.load_state_dict(load_file(str(out / "model.safetensors")), strict=False)
+    assert not unexpected and all(k.endswith("position_ids") for k in missing), (missing, unexpected)
+    ref = load_file(str(out / "reference.safetensors"))
+    n = ref["vision.pixel_values"].shape[0]
+    result = model(
+        input_ids=ref["text.input_ids"][:n],
+        attention_mask=ref["text.attention_mask"][:n],
+        pixel_values=ref["vision.pixel_values"],
+        return_loss=True,
+    )
+    result.loss.backward()
+    grads = {"loss": result.loss.detach().reshape(1)}
+    for name, param in model.named_parameters():
+        assert param.grad is not None, f"no gradient for {name}"
+        grads[f"grad.{name}"] = param.grad.detach().contiguous().clone()
+    save_file(grads, str(out / "gradients.safetensors"), metadata={"format": "pt", "pairs": str(n)})
+    print(f"loss {result.loss.item():.6f} and {len(grads) - 1} gradients written to tiny/gradients.safetensors")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", nargs="?", default="tiny", choices=["tiny", "full"])
+    parser.add_argument("mode", nargs="?", default="tiny", choices=["tiny", "full", "gradients"])
     parser.add_argument("--arch", default="b32", choices=["b32", "b16"], help="full mode: architecture")
     parser.add_argument("--out", type=Path, help="full mode: output folder (default tests/fixtures/full/ARCH)")
     parser.add_argument("--seed", type=int, default=SEED, help="full mode: weight initialization seed")
@@ -1027,7 +1054,9 @@ def main() -> None:
         sys.exit(f"missing {args.shared / 'tokenizer.json'} (use --shared)")
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
-    if args.mode == "tiny":
+    if args.mode == "gradients":
+        make_gradients()
+    elif args.mode == "tiny":
         make_tiny(args.shared)
         make_images(args.shared)
         make_tokenizer_parity(args.shared)
