@@ -4,46 +4,16 @@
 
 mod common;
 
-use burn::tensor::{Device, Tensor, TensorData};
-use cliplens::config::ClipConfig;
-use cliplens::model::{ClipModel, TokenBatch, logits_per_image};
-use cliplens::weights::WeightFile;
+use cliplens::model::logits_per_image;
 use common::*;
-
-fn tiny_config() -> ClipConfig {
-    let path = fixtures().join("tiny/config.json");
-    ClipConfig::from_json(&std::fs::read(&path).unwrap(), "tiny/config.json").unwrap()
-}
-
-fn load(weights: &str, device: &Device) -> ClipModel {
-    let bytes = std::fs::read(fixtures().join("tiny").join(weights)).unwrap();
-    let file = WeightFile::parse(&bytes, weights).unwrap();
-    ClipModel::load(&tiny_config(), "tiny/config.json", &file, device).unwrap()
-}
-
-fn tokens(reference: &Reference) -> TokenBatch {
-    let (shape, ids) = reference.get("text.input_ids");
-    let (_, mask) = reference.get("text.attention_mask");
-    TokenBatch {
-        ids: ids.iter().map(|&v| v as u32).collect(),
-        attention_mask: mask.iter().map(|&v| v as u8).collect(),
-        batch: shape[0],
-        len: shape[1],
-    }
-}
-
-fn pixels(reference: &Reference, device: &Device) -> Tensor<4> {
-    let (shape, values) = reference.get("vision.pixel_values").clone();
-    Tensor::from_data(TensorData::new(values, [shape[0], shape[1], shape[2], shape[3]]), device)
-}
 
 fn check_against(weights: &str, reference_file: &str) {
     let reference = Reference::open(&fixtures().join("tiny").join(reference_file));
     for (backend, device, tol) in devices() {
-        let model = load(weights, &device);
+        let model = load_tiny(weights, &device);
         let what = |name: &str| format!("{weights} on {backend}: {name}");
 
-        let text = model.text_model.forward(&tokens(&reference), true).unwrap();
+        let text = model.text_model.forward(&reference.tokens(None), true).unwrap();
         for (i, state) in text.hidden_states.iter().enumerate() {
             let name = format!("text.hidden_states.{i}");
             assert_close(&what(&name), &values(state.clone()), reference.get(&name), tol);
@@ -54,7 +24,7 @@ fn check_against(weights: &str, reference_file: &str) {
         let text_embeds = model.text_projection.forward(text.pooled);
         assert_close(&what("text.text_embeds"), &values(text_embeds.clone()), reference.get("text.text_embeds"), tol);
 
-        let vision = model.vision_model.forward(pixels(&reference, &device), true);
+        let vision = model.vision_model.forward(reference.pixels(&device), true);
         for (i, state) in vision.hidden_states.iter().enumerate() {
             let name = format!("vision.hidden_states.{i}");
             assert_close(&what(&name), &values(state.clone()), reference.get(&name), tol);

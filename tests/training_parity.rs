@@ -10,51 +10,29 @@ use std::collections::HashMap;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, SgdConfig};
-use burn::tensor::{Tensor, TensorData};
-use cliplens::config::ClipConfig;
-use cliplens::model::{ClipModel, TokenBatch};
+use cliplens::model::ClipModel;
 use cliplens::train::{contrastive_loss, export_checkpoint};
-use cliplens::weights::WeightFile;
 use common::*;
 
 /// Every tensor of an exported checkpoint, by Hugging Face name.
 fn tensors(model: &ClipModel) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
     let bytes = pollster::block_on(export_checkpoint(model, HashMap::new())).unwrap();
-    let path = std::env::temp_dir().join(format!("cliplens-gradients-{}.safetensors", std::process::id()));
-    std::fs::write(&path, bytes).unwrap();
-    let tensors = Reference::open(&path).tensors;
-    let _ = std::fs::remove_file(&path);
-    tensors
+    Reference::from_bytes(&bytes).tensors
 }
 
 #[test]
 fn loss_and_gradients_match_pytorch() {
     let dir = fixtures().join("tiny");
-    let config = ClipConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "tiny/config.json").unwrap();
-    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let file = WeightFile::parse(&weights, "tiny/model.safetensors").unwrap();
     let inputs = Reference::open(&dir.join("reference.safetensors"));
     let expected = Reference::open(&dir.join("gradients.safetensors"));
-
-    let (pixel_shape, pixel_values) = inputs.get("vision.pixel_values").clone();
-    let n = pixel_shape[0];
-    let (id_shape, ids) = inputs.get("text.input_ids");
-    let (_, mask) = inputs.get("text.attention_mask");
-    let len = id_shape[1];
-    let tokens = TokenBatch {
-        ids: ids[..n * len].iter().map(|&v| v as u32).collect(),
-        attention_mask: mask[..n * len].iter().map(|&v| v as u8).collect(),
-        batch: n,
-        len,
-    };
+    // transformers' loss needs as many texts as images.
+    let n = inputs.get("vision.pixel_values").0[0];
+    let tokens = inputs.tokens(Some(n));
 
     for (backend, device, tol) in devices() {
         let autodiff = device.clone().autodiff();
-        let model = ClipModel::load(&config, "tiny/config.json", &file, &autodiff).unwrap();
-        let pixels = Tensor::<4>::from_data(
-            TensorData::new(pixel_values.clone(), [n, pixel_shape[1], pixel_shape[2], pixel_shape[3]]),
-            &autodiff,
-        );
+        let model = load_tiny("model.safetensors", &autodiff);
+        let pixels = inputs.pixels(&autodiff);
         let loss = contrastive_loss(&model, pixels, &tokens).unwrap();
         let loss_value = values(loss.clone());
         assert_close(&format!("{backend}: loss"), &loss_value, expected.get("loss"), tol);

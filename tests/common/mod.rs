@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
+use cliplens::config::ClipConfig;
+use cliplens::model::{ClipModel, TokenBatch};
+use cliplens::weights::WeightFile;
 use safetensors::{Dtype, SafeTensors};
 
 pub fn fixtures() -> PathBuf {
@@ -36,7 +39,11 @@ pub struct Reference {
 impl Reference {
     pub fn open(path: &std::path::Path) -> Self {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let st = SafeTensors::deserialize(&bytes).unwrap();
+        Self::from_bytes(&bytes)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let st = SafeTensors::deserialize(bytes).unwrap();
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
             let data = view.data();
@@ -54,6 +61,38 @@ impl Reference {
     pub fn get(&self, name: &str) -> &(Vec<usize>, Vec<f32>) {
         self.tensors.get(name).unwrap_or_else(|| panic!("reference has no `{name}`"))
     }
+
+    /// The reference's prompts (`text.input_ids`, `text.attention_mask`),
+    /// the first `rows` of them or all.
+    pub fn tokens(&self, rows: Option<usize>) -> TokenBatch {
+        let (shape, ids) = self.get("text.input_ids");
+        let (_, mask) = self.get("text.attention_mask");
+        let (batch, len) = (rows.unwrap_or(shape[0]).min(shape[0]), shape[1]);
+        TokenBatch {
+            ids: ids[..batch * len].iter().map(|&v| v as u32).collect(),
+            attention_mask: mask[..batch * len].iter().map(|&v| v as u8).collect(),
+            batch,
+            len,
+        }
+    }
+
+    /// The reference's images (`vision.pixel_values`) on `device`.
+    pub fn pixels(&self, device: &Device) -> Tensor<4> {
+        let (shape, values) = self.get("vision.pixel_values").clone();
+        Tensor::from_data(TensorData::new(values, [shape[0], shape[1], shape[2], shape[3]]), device)
+    }
+}
+
+pub fn tiny_config() -> ClipConfig {
+    let path = fixtures().join("tiny/config.json");
+    ClipConfig::from_json(&std::fs::read(&path).unwrap(), "tiny/config.json").unwrap()
+}
+
+/// The tiny random checkpoint (`tests/fixtures/tiny/<weights>`) on `device`.
+pub fn load_tiny(weights: &str, device: &Device) -> ClipModel {
+    let bytes = std::fs::read(fixtures().join("tiny").join(weights)).unwrap();
+    let file = WeightFile::parse(&bytes, weights).unwrap();
+    ClipModel::load(&tiny_config(), "tiny/config.json", &file, device).unwrap()
 }
 
 pub fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {

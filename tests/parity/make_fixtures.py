@@ -671,6 +671,13 @@ def sanity_check(ref: dict[str, torch.Tensor], label: str) -> None:
         print(f"  {label} {key}: pairwise cosine in [{off.min():.3f}, {off.max():.3f}]")
 
 
+def load_weights(model: CLIPModel, path: Path) -> None:
+    """Loads a saved checkpoint as f32; only the `position_ids` buffers may be absent from it."""
+    loaded = {k: v.to(torch.float32) for k, v in load_file(str(path)).items()}
+    missing, unexpected = model.load_state_dict(loaded, strict=False)
+    assert not unexpected and all(k.endswith("position_ids") for k in missing), (missing, unexpected)
+
+
 def make_tiny(shared: Path) -> None:
     out = FIXTURES / "tiny"
     out.mkdir(parents=True, exist_ok=True)
@@ -697,9 +704,7 @@ def make_tiny(shared: Path) -> None:
 
     inputs = tiny_inputs(tok)
     for suffix in ("", "-f16", "-bf16"):
-        loaded = {k: v.to(torch.float32) for k, v in load_file(str(out / f"model{suffix}.safetensors")).items()}
-        missing, unexpected = model.load_state_dict(loaded, strict=False)
-        assert not unexpected and all(k.endswith("position_ids") for k in missing), (missing, unexpected)
+        load_weights(model, out / f"model{suffix}.safetensors")
         ref = tiny_reference(model, inputs)
         sanity_check(ref, f"reference{suffix}")
         save_file(ref, str(out / f"reference{suffix}.safetensors"), metadata=meta)
@@ -1023,8 +1028,7 @@ def make_gradients() -> None:
     out = FIXTURES / "tiny"
     config = CLIPConfig.from_json_file(str(out / "config.json"))
     model = eager_model(config)
-    missing, unexpected = model.load_state_dict(load_file(str(out / "model.safetensors")), strict=False)
-    assert not unexpected and all(k.endswith("position_ids") for k in missing), (missing, unexpected)
+    load_weights(model, out / "model.safetensors")
     ref = load_file(str(out / "reference.safetensors"))
     n = ref["vision.pixel_values"].shape[0]
     result = model(
