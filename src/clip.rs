@@ -36,6 +36,58 @@ impl ModelFiles {
     }
 }
 
+/// Why no weights file could be picked among a model's files.
+#[derive(Debug, PartialEq)]
+pub enum NoWeights {
+    None,
+    Several,
+}
+
+/// Which of `names` is the weights file: `model.safetensors` or
+/// `model.int8.safetensors` (in the order `prefer_int8` says), else the only
+/// `*.safetensors`.
+pub fn pick_weights(names: &[&str], prefer_int8: bool) -> std::result::Result<usize, NoWeights> {
+    let order = if prefer_int8 {
+        ["model.int8.safetensors", "model.safetensors"]
+    } else {
+        ["model.safetensors", "model.int8.safetensors"]
+    };
+    if let Some(i) = order.iter().find_map(|wanted| names.iter().position(|n| n == wanted)) {
+        return Ok(i);
+    }
+    let found: Vec<usize> = (0..names.len()).filter(|&i| names[i].ends_with(".safetensors")).collect();
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(NoWeights::None),
+        _ => Err(NoWeights::Several),
+    }
+}
+
+impl ModelFiles {
+    /// A model from loose files (as a user picks them): `config.json`,
+    /// `tokenizer.json`, weights, optionally `preprocessor_config.json`.
+    /// Names may carry a folder path; only the last component counts.
+    pub fn from_named_files(name: &str, mut files: Vec<(String, Vec<u8>)>) -> Result<Self> {
+        let base = |path: &str| path.rsplit(['/', '\\']).next().unwrap_or(path).to_string();
+        let names: Vec<String> = files.iter().map(|(n, _)| base(n)).collect();
+        let mut take = |wanted: &str| -> Option<(String, Vec<u8>)> {
+            let i = names.iter().position(|n| n == wanted)?;
+            Some(std::mem::take(&mut files[i]))
+        };
+        let missing = |what: &str| Error::usage(name, format!("has no {what}: pick config.json, tokenizer.json and the .safetensors weights together"));
+        let config = take("config.json").ok_or_else(|| missing("config.json"))?;
+        let tokenizer = take("tokenizer.json").ok_or_else(|| missing("tokenizer.json"))?;
+        let preprocessor = take("preprocessor_config.json");
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let weights = pick_weights(&refs, false).map_err(|e| match e {
+            NoWeights::None => missing("weights (.safetensors)"),
+            NoWeights::Several => Error::usage(name, "has several .safetensors files: pick only the one to use"),
+        })?;
+        let weights = std::mem::take(&mut files[weights]);
+        Ok(ModelFiles { name: name.to_string(), config, weights, tokenizer, preprocessor })
+    }
+}
+
 /// A loaded model with its tokenizer and image preprocessing.
 pub struct Clip {
     pub name: String,

@@ -1,5 +1,5 @@
 //! CLIP Lens: look inside CLIP models. The library holds everything the
-//! `cliplens` command line and the (planned) web app share; it has no web types.
+//! `cliplens` command line and the web app (`src/web`) share; it has no web types.
 
 pub mod config;
 pub mod error;
@@ -10,6 +10,8 @@ pub use error::{Error, ErrorKind, Result};
 pub mod preprocess;
 pub mod tokenizer;
 pub mod clip;
+pub mod compare;
+pub mod protocol;
 pub mod quantize;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cliplens::clip::{Clip, EmbedReport, cosine_matrix};
+use cliplens::compare::{prepare_image, prompt_problem, truncation_warning};
 use cliplens::native::{Backend, device, dir_name, read, read_model, read_model_beside};
-use cliplens::preprocess::{RgbImage, decode_image};
+use cliplens::preprocess::RgbImage;
 use cliplens::prepare;
 use cliplens::quantize::{Provenance, QuantizeReport, quantize_checkpoint, measure_quantization_agreement};
 use cliplens::tokenizer::quote;
@@ -172,7 +173,8 @@ fn embed(model: &Path, image_paths: &[PathBuf], texts: &[String], json: bool, ba
     let mut image_names = Vec::new();
     for path in image_paths {
         let name = path.display().to_string();
-        match read(path).and_then(|bytes| decode_image(&bytes, &name)) {
+        // Reduced at once to the model-sized crop, as the web worker does.
+        match read(path).and_then(|bytes| prepare_image(&bytes, &name, &clip.preprocess)) {
             Ok(image) => {
                 images.push(image);
                 image_names.push(name);
@@ -182,24 +184,16 @@ fn embed(model: &Path, image_paths: &[PathBuf], texts: &[String], json: bool, ba
     }
     let mut kept_texts = Vec::new();
     for text in texts {
-        if text.trim().is_empty() {
-            errors.push(Error::prompt(quote(text), "is empty: type something to compare against").to_string());
-        } else {
-            kept_texts.push(text.clone());
+        match prompt_problem(text) {
+            Some(problem) => errors.push(problem.to_string()),
+            None => kept_texts.push(text.clone()),
         }
     }
 
     let image_embeds = pollster::block_on(clip.embed_images(&images))?;
     let text_out = pollster::block_on(clip.embed_texts(&kept_texts))?;
     for (text, tokens) in kept_texts.iter().zip(&text_out.tokens) {
-        if tokens.dropped_tokens > 0 {
-            warnings.push(format!(
-                "{}: too long, the last {} tokens were dropped (CLIP reads {} tokens)",
-                quote(text),
-                tokens.dropped_tokens,
-                clip.tokenizer.context_length()
-            ));
-        }
+        warnings.extend(truncation_warning(text, tokens.dropped_tokens, clip.tokenizer.context_length()));
     }
     let report = EmbedReport {
         model: clip.name.clone(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-use crate::clip::ModelFiles;
+use crate::clip::{ModelFiles, NoWeights, pick_weights};
 use crate::manifest::{MANIFEST_VERSION, Manifest};
 use crate::error::{Error, Result};
 
@@ -35,27 +35,21 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))
 }
 
-/// The weights file of a model directory: `model.safetensors`, else
-/// `model.int8.safetensors`, else the only `*.safetensors` there.
+/// The weights file of a model directory, by the rule of [`pick_weights`]
+/// (the float checkpoint first).
 fn weights_in(dir: &Path) -> Result<PathBuf> {
-    for name in ["model.safetensors", "model.int8.safetensors"] {
-        if dir.join(name).is_file() {
-            return Ok(dir.join(name));
-        }
-    }
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
-    let found: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    match found.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(Error::usage(dir.display().to_string(), "holds no .safetensors weights file")),
-        _ => Err(Error::usage(
-            dir.display().to_string(),
-            "holds several .safetensors files: pass the one to use as --model DIR/FILE.safetensors",
-        )),
-    }
+    let found: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    let names: Vec<String> = found.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let i = pick_weights(&refs, false).map_err(|e| {
+        let message = match e {
+            NoWeights::None => "holds no .safetensors weights file",
+            NoWeights::Several => "holds several .safetensors files: pass the one to use as --model DIR/FILE.safetensors",
+        };
+        Error::usage(dir.display().to_string(), message)
+    })?;
+    Ok(found[i].clone())
 }
 
 /// Reads a model given as a directory (`config.json`, `tokenizer.json`,

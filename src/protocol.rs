@@ -1,0 +1,113 @@
+//! The messages between the web app's page and its compute worker. Plain serde
+//! types (no web types): the page and the worker each convert them to and from
+//! JS values at their edge. Files the user picked travel beside a message, in
+//! the order of its `names`, because they cannot be serialized.
+
+use serde::{Deserialize, Serialize};
+
+/// A job number chosen by the page; progress and results carry it back.
+pub type JobId = u32;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    /// First message: pick the compute device. `prefer_gpu: false` forces the CPU.
+    Init { prefer_gpu: bool },
+    /// Load a model the site serves: an entry of `models/manifest.json`.
+    LoadBundled { job: JobId, id: String },
+    /// Load a model from files the user picked (`config.json`, `tokenizer.json`,
+    /// a `.safetensors`, optionally `preprocessor_config.json`).
+    LoadFiles { job: JobId, names: Vec<String> },
+    /// Embed prompts with the loaded model.
+    EmbedTexts { job: JobId, texts: Vec<String> },
+    /// Decode and embed images (the files travel beside the message).
+    EmbedImages { job: JobId, names: Vec<String> },
+    /// Stop a running or queued job; results sent so far stay valid.
+    Cancel { job: JobId },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    /// The worker's code has loaded; it waits for `Init`.
+    Started,
+    /// The device is ready; jobs may be sent.
+    Ready { backend: BackendInfo },
+    Progress { job: JobId, progress: Progress },
+    ModelLoaded { job: JobId, model: ModelInfo },
+    /// One result per prompt, in order.
+    TextsEmbedded { job: JobId, texts: Vec<ItemResult> },
+    /// One image's result, sent as soon as it is known.
+    ImageEmbedded { job: JobId, index: usize, result: ItemResult, thumbnail: Option<Thumbnail> },
+    /// The job ended: completely, or early because it was cancelled.
+    Finished { job: JobId, cancelled: bool },
+    /// The job could not run at all (no model, unusable weights...).
+    Failed { job: JobId, message: String },
+}
+
+/// Where compute runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    /// `"webgpu"` or `"cpu"`.
+    pub kind: String,
+    /// The GPU adapter as the browser names it, or a description of the CPU path.
+    pub name: String,
+    /// Why the CPU is used although a GPU was preferred.
+    pub fallback_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// What is happening, e.g. "downloading model.int8.safetensors".
+    pub stage: String,
+    pub done: u64,
+    pub total: u64,
+    /// `"items"` or `"bytes"`: the unit of `done` and `total`.
+    pub unit: String,
+}
+
+impl Progress {
+    /// Seconds left at the pace so far, once there is a pace to go by.
+    pub fn eta_seconds(&self, elapsed_seconds: f64) -> Option<f64> {
+        (self.done > 0 && self.total >= self.done && elapsed_seconds > 0.0)
+            .then(|| elapsed_seconds / self.done as f64 * (self.total - self.done) as f64)
+    }
+
+    /// Share done, 0 to 1 (0 while the total is unknown).
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 { 0.0 } else { (self.done as f64 / self.total as f64).min(1.0) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    /// `"float32"` or `"int8"`.
+    pub format: String,
+    pub image_size: usize,
+    pub projection_dim: usize,
+    /// `exp(logit_scale)`, the factor from cosine to zero-shot logits.
+    pub logit_scale: f32,
+    /// Bytes of weights loaded.
+    pub weight_bytes: u64,
+    /// Whether the files came from the browser's cache (no download).
+    pub from_cache: bool,
+}
+
+/// One input's outcome: an L2-normalized embedding, or a one-line message
+/// naming the input and the problem. Warnings accompany a usable embedding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub name: String,
+    pub embed: Option<Vec<f32>>,
+    pub error: Option<String>,
+    pub warning: Option<String>,
+}
+
+/// A small RGB preview of what the model sees (the center crop), row-major.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}

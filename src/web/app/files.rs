@@ -1,0 +1,107 @@
+//! Browser plumbing for files: what a picker or a drop holds (whole folders
+//! included), previews, downloads made on the page, and the model cache.
+
+use cliplens::protocol::Thumbnail;
+use js_sys::{Array, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DataTransfer, File, FileList, FileSystemDirectoryEntry, FileSystemEntry, FileSystemFileEntry};
+
+/// The model cache the worker fills (see the worker's `fetch.rs`).
+pub const MODEL_CACHE: &str = "cliplens-models-v1";
+
+/// Files of a picker, named by their path inside a picked folder when there is one.
+pub fn from_list(list: Option<FileList>) -> Vec<(String, File)> {
+    let Some(list) = list else { return Vec::new() };
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(|f| {
+            // web-sys has no binding for `webkitRelativePath` (set for folder picks).
+            let path = js_sys::Reflect::get(&f, &"webkitRelativePath".into()).ok().and_then(|p| p.as_string()).unwrap_or_default();
+            (if path.is_empty() { f.name() } else { path }, f)
+        })
+        .collect()
+}
+
+/// Everything dropped, walking into folders. The entries must be taken
+/// before the drop handler returns; reading them may take longer.
+pub fn dropped_entries(transfer: &DataTransfer) -> (Vec<FileSystemEntry>, Vec<(String, File)>) {
+    let items = transfer.items();
+    let entries: Vec<FileSystemEntry> =
+        (0..items.length()).filter_map(|i| items.get(i)?.webkit_get_as_entry().ok().flatten()).collect();
+    let loose = if entries.is_empty() { from_list(transfer.files()) } else { Vec::new() };
+    (entries, loose)
+}
+
+pub async fn walk(entries: Vec<FileSystemEntry>) -> Vec<(String, File)> {
+    let mut out = Vec::new();
+    let mut stack = entries;
+    while let Some(entry) = stack.pop() {
+        if entry.is_file() {
+            let file_entry: FileSystemFileEntry = entry.clone().unchecked_into();
+            let promise = Promise::new(&mut |resolve, reject| file_entry.file_with_callback_and_callback(&resolve, &reject));
+            if let Ok(file) = JsFuture::from(promise).await {
+                let path = entry.full_path().trim_start_matches('/').to_string();
+                out.push((path, file.unchecked_into()));
+            }
+        } else if entry.is_directory() {
+            let reader = entry.unchecked_ref::<FileSystemDirectoryEntry>().create_reader();
+            // Chrome hands out at most 100 entries per call: read until empty.
+            loop {
+                let promise = Promise::new(&mut |resolve, reject| {
+                    let _ = reader.read_entries_with_callback_and_callback(&resolve, &reject);
+                });
+                let Ok(batch) = JsFuture::from(promise).await else { break };
+                let batch = Array::from(&batch);
+                if batch.length() == 0 {
+                    break;
+                }
+                stack.extend(batch.iter().map(|e| e.unchecked_into::<FileSystemEntry>()));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// A `data:` URL for a preview (made on the page: nothing is sent anywhere).
+pub fn thumbnail_url(t: &Thumbnail) -> Option<String> {
+    let document = web_sys::window()?.document()?;
+    let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas").ok()?.unchecked_into();
+    canvas.set_width(t.width as u32);
+    canvas.set_height(t.height as u32);
+    let context: web_sys::CanvasRenderingContext2d = canvas.get_context("2d").ok()??.unchecked_into();
+    let rgba: Vec<u8> = t.rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba.as_slice()), t.width as u32, t.height as u32).ok()?;
+    context.put_image_data(&data, 0.0, 0.0).ok()?;
+    canvas.to_data_url().ok()
+}
+
+/// Saves `text` as a file through the browser's download (a local blob URL).
+pub fn save(name: &str, mime: &str, text: &str) -> Result<(), JsValue> {
+    let parts = Array::of1(&JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    web_sys::Url::revoke_object_url(&url)
+}
+
+/// Bytes this site stores in the browser (cache, IndexedDB...), if the browser says.
+pub async fn storage_used() -> Option<f64> {
+    let storage = web_sys::window()?.navigator().storage();
+    let estimate = JsFuture::from(storage.estimate().ok()?).await.ok()?;
+    js_sys::Reflect::get(&estimate, &"usage".into()).ok()?.as_f64()
+}
+
+/// Removes every cached model file.
+pub async fn delete_cached_models() -> bool {
+    let Some(caches) = web_sys::window().and_then(|w| w.caches().ok()) else { return false };
+    JsFuture::from(caches.delete(MODEL_CACHE)).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+}

@@ -1,0 +1,294 @@
+//! The page's side of the worker: starting it, sending typed messages (with
+//! the user's files beside them), and turning replies into signal updates.
+
+use std::cell::{Cell, RefCell};
+
+use cliplens::protocol::{BackendInfo, FromWorker, ItemResult, JobId, ModelInfo, Progress, ToWorker};
+use js_sys::{Array, Object, Reflect};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{File, MessageEvent, Worker};
+
+/// One image the user added. The `File` itself stays in `FILES` (it is a JS
+/// handle, not data the UI can hold); bytes are read only by the worker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageRow {
+    pub id: usize,
+    pub name: String,
+    /// `data:` URL of the model's-eye preview, once embedded.
+    pub thumbnail: Option<String>,
+    pub embed: Option<Vec<f32>>,
+    pub error: Option<String>,
+}
+
+/// What is running now, for the progress bar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Running {
+    pub job: JobId,
+    pub what: String,
+    pub progress: Option<Progress>,
+    pub started_ms: f64,
+}
+
+/// The app's shared state: signals only (cheap to copy into closures).
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub backend: RwSignal<Option<BackendInfo>>,
+    pub model: RwSignal<Option<ModelInfo>>,
+    /// The model being loaded (an id, or "picked files").
+    pub model_choice: RwSignal<String>,
+    pub model_error: RwSignal<Option<String>>,
+    pub images: RwSignal<Vec<ImageRow>>,
+    pub texts: RwSignal<Vec<ItemResult>>,
+    pub running: RwSignal<Vec<Running>>,
+    /// A job-level failure to show (not a per-item one).
+    pub notice: RwSignal<Option<String>>,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+    static NEXT_JOB: Cell<JobId> = const { Cell::new(1) };
+    /// Files by `ImageRow::id`.
+    pub static FILES: RefCell<Vec<File>> = const { RefCell::new(Vec::new()) };
+    /// Messages sent before the worker was ready.
+    static WAITING: RefCell<Vec<(ToWorker, Vec<File>)>> = const { RefCell::new(Vec::new()) };
+    static READY: Cell<bool> = const { Cell::new(false) };
+    /// Which image row each position of an image job's file list is.
+    static IMAGE_JOBS: RefCell<Vec<(JobId, Vec<usize>)>> = const { RefCell::new(Vec::new()) };
+    /// Image results waiting for the next table update: (row id, result, preview URL).
+    static ROW_UPDATES: RefCell<Vec<(usize, ItemResult, Option<String>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl AppState {
+    pub fn new() -> Self {
+        AppState {
+            backend: RwSignal::new(None),
+            model: RwSignal::new(None),
+            model_choice: RwSignal::new(String::new()),
+            model_error: RwSignal::new(None),
+            images: RwSignal::new(Vec::new()),
+            texts: RwSignal::new(Vec::new()),
+            running: RwSignal::new(Vec::new()),
+            notice: RwSignal::new(None),
+        }
+    }
+
+    /// Starts the worker; it announces itself, then gets `Init`.
+    pub fn start_worker(self) {
+        let options = web_sys::WorkerOptions::new();
+        options.set_name("cliplens-compute");
+        let worker = match Worker::new_with_options("./worker_loader.js", &options) {
+            Ok(w) => w,
+            Err(e) => {
+                self.notice.set(Some(format!("the compute worker could not start: {e:?}")));
+                return;
+            }
+        };
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            match serde_wasm_bindgen::from_value::<FromWorker>(event.data()) {
+                Ok(message) => self.receive(message),
+                Err(e) => web_sys::console::error_1(&format!("page: unreadable worker message: {e}").into()),
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+            self.notice.set(Some(format!("the compute worker stopped: {}", event.message())));
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        WORKER.set(Some(worker));
+    }
+
+    /// Sends `message` now, or once the worker is ready.
+    fn send(self, message: ToWorker, files: Vec<File>) {
+        if !READY.get() && !matches!(message, ToWorker::Init { .. }) {
+            WAITING.with_borrow_mut(|w| w.push((message, files)));
+            return;
+        }
+        let envelope = Object::new();
+        let msg = match serde_wasm_bindgen::to_value(&message) {
+            Ok(v) => v,
+            Err(e) => {
+                self.notice.set(Some(format!("cannot send a message to the worker: {e}")));
+                return;
+            }
+        };
+        let list = Array::new();
+        for f in files {
+            list.push(&f);
+        }
+        let _ = Reflect::set(&envelope, &"msg".into(), &msg);
+        let _ = Reflect::set(&envelope, &"files".into(), &list);
+        WORKER.with_borrow(|w| {
+            if let Some(w) = w {
+                let _ = w.post_message(&envelope);
+            }
+        });
+    }
+
+    fn new_job(self, what: &str) -> JobId {
+        let job = NEXT_JOB.get();
+        NEXT_JOB.set(job + 1);
+        let started_ms = js_sys::Date::now();
+        self.running.update(|r| r.push(Running { job, what: what.into(), progress: None, started_ms }));
+        job
+    }
+
+    pub fn cancel(self, job: JobId) {
+        self.send(ToWorker::Cancel { job }, Vec::new());
+    }
+
+    pub fn load_bundled(self, id: &str) {
+        self.model_choice.set(id.to_string());
+        self.model_error.set(None);
+        let job = self.new_job(&format!("loading {id}"));
+        self.send(ToWorker::LoadBundled { job, id: id.to_string() }, Vec::new());
+    }
+
+    pub fn load_files(self, files: Vec<(String, File)>) {
+        self.model_choice.set("picked files".into());
+        self.model_error.set(None);
+        let job = self.new_job("loading the picked model");
+        let (names, files) = files.into_iter().unzip();
+        self.send(ToWorker::LoadFiles { job, names }, files);
+    }
+
+    pub fn embed_texts(self, texts: Vec<String>) {
+        let job = self.new_job("embedding prompts");
+        self.send(ToWorker::EmbedTexts { job, texts }, Vec::new());
+    }
+
+    /// Adds images to the table and queues them for embedding.
+    pub fn add_images(self, files: Vec<(String, File)>) {
+        if files.is_empty() {
+            return;
+        }
+        let first = FILES.with_borrow(|f| f.len());
+        let ids: Vec<usize> = (first..first + files.len()).collect();
+        self.images.update(|rows| {
+            rows.extend(files.iter().zip(&ids).map(|((name, _), &id)| ImageRow {
+                id,
+                name: name.clone(),
+                thumbnail: None,
+                embed: None,
+                error: None,
+            }))
+        });
+        FILES.with_borrow_mut(|f| f.extend(files.into_iter().map(|(_, file)| file)));
+        self.embed_rows(ids);
+    }
+
+    /// (Re-)embeds the given rows with the current model.
+    pub fn embed_rows(self, ids: Vec<usize>) {
+        if ids.is_empty() {
+            return;
+        }
+        let job = self.new_job(&format!("embedding {} images", ids.len()));
+        let (names, files): (Vec<String>, Vec<File>) = FILES.with_borrow(|all| {
+            let rows = self.images.get_untracked();
+            ids.iter().map(|&id| (rows[id].name.clone(), all[id].clone())).unzip()
+        });
+        IMAGE_JOBS.with_borrow_mut(|j| j.push((job, ids)));
+        self.send(ToWorker::EmbedImages { job, names }, files);
+    }
+
+    pub fn clear_images(self) {
+        for r in self.running.get_untracked() {
+            if r.what.starts_with("embedding") && r.what.ends_with("images") {
+                self.cancel(r.job);
+            }
+        }
+        self.images.set(Vec::new());
+        FILES.with_borrow_mut(Vec::clear);
+        // Late results of the cancelled jobs must not land on new rows with the same ids.
+        IMAGE_JOBS.with_borrow_mut(Vec::clear);
+        ROW_UPDATES.with_borrow_mut(Vec::clear);
+    }
+
+    /// Applies queued image results together, at most every 100 ms: one table
+    /// update per batch instead of one per image keeps the page responsive.
+    fn flush_rows_soon(self) {
+        let flush = Closure::once_into_js(move || {
+            let updates = ROW_UPDATES.with_borrow_mut(std::mem::take);
+            self.images.update(|rows| {
+                for (id, result, url) in updates {
+                    if let Some(row) = rows.get_mut(id) {
+                        row.embed = result.embed;
+                        row.error = result.error;
+                        if url.is_some() {
+                            row.thumbnail = url;
+                        }
+                    }
+                }
+            });
+        });
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(flush.unchecked_ref(), 100);
+        }
+    }
+
+    fn finish(self, job: JobId) {
+        self.running.update(|r| r.retain(|x| x.job != job));
+        IMAGE_JOBS.with_borrow_mut(|j| j.retain(|(id, _)| *id != job));
+    }
+
+    fn receive(self, message: FromWorker) {
+        match message {
+            FromWorker::Started => {
+                let prefer_gpu = !crate::shell::query_param("backend").is_some_and(|b| b == "cpu");
+                self.send(ToWorker::Init { prefer_gpu }, Vec::new());
+            }
+            FromWorker::Ready { backend } => {
+                self.backend.set(Some(backend));
+                READY.set(true);
+                for (m, f) in WAITING.with_borrow_mut(std::mem::take) {
+                    self.send(m, f);
+                }
+            }
+            FromWorker::Progress { job, progress } => self.running.update(|r| {
+                if let Some(x) = r.iter_mut().find(|x| x.job == job) {
+                    x.progress = Some(progress);
+                }
+            }),
+            FromWorker::ModelLoaded { model, .. } => {
+                self.model.set(Some(model));
+                // Every embedding so far belongs to the previous model.
+                self.images.update(|rows| rows.iter_mut().for_each(|r| r.embed = None));
+                let ids: Vec<usize> = self.images.get_untracked().iter().filter(|r| r.error.is_none()).map(|r| r.id).collect();
+                let texts: Vec<String> = self.texts.get_untracked().into_iter().map(|t| t.name).collect();
+                self.texts.set(Vec::new());
+                if !texts.is_empty() {
+                    self.embed_texts(texts);
+                }
+                self.embed_rows(ids);
+            }
+            FromWorker::TextsEmbedded { texts, .. } => self.texts.set(texts),
+            FromWorker::ImageEmbedded { job, index, result, thumbnail } => {
+                let Some(id) = IMAGE_JOBS.with_borrow(|j| j.iter().find(|(x, _)| *x == job).map(|(_, ids)| ids[index]))
+                else {
+                    return;
+                };
+                let url = thumbnail.and_then(|t| crate::files::thumbnail_url(&t));
+                let first = ROW_UPDATES.with_borrow_mut(|u| {
+                    u.push((id, result, url));
+                    u.len() == 1
+                });
+                if first {
+                    self.flush_rows_soon();
+                }
+            }
+            FromWorker::Finished { job, .. } => self.finish(job),
+            FromWorker::Failed { job, message } => {
+                let was_model = self.running.get_untracked().iter().any(|r| r.job == job && r.what.starts_with("loading"));
+                if was_model {
+                    self.model_error.set(Some(message));
+                } else {
+                    self.notice.set(Some(message));
+                }
+                self.finish(job);
+            }
+        }
+    }
+}

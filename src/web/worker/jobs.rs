@@ -1,0 +1,163 @@
+//! The worker's jobs: load a model, embed prompts, embed images. Per-item
+//! problems become per-item results; only a job that cannot run at all fails.
+
+use std::rc::Rc;
+
+use cliplens::clip::{Clip, ModelFiles};
+use cliplens::compare::{prepare_image, prompt_problem, thumbnail, truncation_warning};
+use cliplens::manifest::Manifest;
+use cliplens::preprocess::RgbImage;
+use cliplens::protocol::{FromWorker, ItemResult, JobId, ModelInfo, Progress, Thumbnail};
+use cliplens::weights::WeightFormat;
+use web_sys::File;
+
+use crate::fetch::{cached, download, file_bytes, store, yield_now};
+use crate::start::{STATE, is_cancelled, post};
+
+/// Images embedded per forward pass (as the CLI does).
+const IMAGE_CHUNK: usize = 16;
+/// Longest side of the previews sent to the page.
+const THUMBNAIL_SIDE: usize = 64;
+
+fn progress(job: JobId, stage: impl Into<String>, done: u64, total: u64, unit: &str) {
+    post(&FromWorker::Progress { job, progress: Progress { stage: stage.into(), done, total, unit: unit.into() } });
+}
+
+fn loaded_clip() -> Result<Rc<Clip>, String> {
+    STATE.with_borrow(|s| s.clip.clone()).ok_or_else(|| "no model is loaded yet".to_string())
+}
+
+/// A model listed in the site's `models/manifest.json`: each file comes from
+/// the browser's cache or the site, and is checked against its sha256 before use.
+pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
+    let manifest_url = "models/manifest.json";
+    let manifest_bytes = match download(manifest_url, |_, _| {}).await {
+        Ok(bytes) => {
+            store(manifest_url, &bytes).await;
+            bytes
+        }
+        // Offline: the manifest seen last time still names the right files.
+        Err(e) => cached(manifest_url).await.ok_or_else(|| format!("{manifest_url}: {e}"))?,
+    };
+    let manifest = Manifest::from_json(&manifest_bytes, manifest_url).map_err(|e| e.to_string())?;
+    let entry = manifest.find(id).ok_or_else(|| format!("{manifest_url}: lists no model `{id}`"))?;
+    let wanted = entry.files_to_fetch().map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    let mut from_cache = true;
+    for file in wanted {
+        let url = format!("models/{}/{}", entry.dir, file.name);
+        // The sha256 in the key: a site that updates a model never serves a stale cached copy.
+        let key = format!("{url}?sha256={}", file.sha256);
+        let bytes = match cached(&key).await.filter(|b| entry.verify(&file.name, b).is_ok()) {
+            Some(bytes) => bytes,
+            None => {
+                from_cache = false;
+                let stage = format!("downloading {}", file.name);
+                let bytes = download(&url, |done, total| progress(job, stage.clone(), done, total, "bytes"))
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?;
+                entry.verify(&file.name, &bytes).map_err(|e| e.to_string())?;
+                store(&key, &bytes).await;
+                bytes
+            }
+        };
+        files.push((url, bytes));
+    }
+    let model = ModelFiles::from_named_files(id, files).map_err(|e| e.to_string())?;
+    install(job, model, from_cache).await
+}
+
+/// A model from files the user picked (nothing is downloaded or cached).
+pub async fn load_files(job: JobId, names: &[String], files: &[File]) -> Result<(), String> {
+    let mut named = Vec::new();
+    for (name, file) in names.iter().zip(files) {
+        progress(job, format!("reading {name}"), named.len() as u64, names.len() as u64, "items");
+        named.push((name.clone(), file_bytes(file).await.map_err(|e| format!("{name}: {e}"))?));
+    }
+    let folder = names.first().and_then(|n| n.rsplit_once('/')).map(|(dir, _)| dir).unwrap_or("picked files");
+    let model = ModelFiles::from_named_files(folder, named).map_err(|e| e.to_string())?;
+    install(job, model, false).await
+}
+
+async fn install(job: JobId, files: ModelFiles, from_cache: bool) -> Result<(), String> {
+    progress(job, "preparing the model", 0, 1, "items");
+    let device = STATE.with_borrow(|s| s.device.clone()).ok_or("the worker has no device yet")?;
+    let weight_bytes = files.weights.1.len() as u64;
+    // Drop the old model first: two models need not fit in memory together.
+    STATE.with_borrow_mut(|s| s.clip = None);
+    let clip = Clip::load(&files, &device).map_err(|e| e.to_string())?;
+    let config = clip.config();
+    let info = ModelInfo {
+        name: clip.name.clone(),
+        format: match clip.format {
+            WeightFormat::Int8 => "int8".into(),
+            _ => "float32".into(),
+        },
+        image_size: config.vision_config.image_size,
+        projection_dim: config.projection_dim,
+        logit_scale: clip.logit_scale().await.map_err(|e| e.to_string())?,
+        weight_bytes,
+        from_cache,
+    };
+    STATE.with_borrow_mut(|s| s.clip = Some(Rc::new(clip)));
+    post(&FromWorker::ModelLoaded { job, model: info });
+    Ok(())
+}
+
+pub async fn embed_texts(job: JobId, texts: &[String]) -> Result<(), String> {
+    let clip = loaded_clip()?;
+    let mut results: Vec<ItemResult> = texts
+        .iter()
+        .map(|t| ItemResult { name: t.clone(), embed: None, error: prompt_problem(t).map(|e| e.to_string()), warning: None })
+        .collect();
+    let kept: Vec<usize> = (0..texts.len()).filter(|&i| results[i].error.is_none()).collect();
+    let kept_texts: Vec<&str> = kept.iter().map(|&i| texts[i].as_str()).collect();
+    let out = clip.embed_texts(&kept_texts).await.map_err(|e| e.to_string())?;
+    for ((&i, embed), tokens) in kept.iter().zip(out.embeds).zip(&out.tokens) {
+        results[i].warning = truncation_warning(&texts[i], tokens.dropped_tokens, clip.tokenizer.context_length());
+        results[i].embed = Some(embed);
+    }
+    post(&FromWorker::TextsEmbedded { job, texts: results });
+    Ok(())
+}
+
+/// Decodes each file in Rust (the same decoder and preprocessing as the CLI,
+/// so the numbers match it), keeps only the model-sized crop, and embeds in
+/// chunks. Each image's result is sent as soon as it is known.
+pub async fn embed_images(job: JobId, names: &[String], files: &[File]) -> Result<(), String> {
+    let clip = loaded_clip()?;
+    let total = names.len() as u64;
+    let mut pending: Vec<(usize, RgbImage)> = Vec::new();
+    let mut done = 0u64;
+    for (index, (name, file)) in names.iter().zip(files).enumerate() {
+        if is_cancelled(job) {
+            return Ok(());
+        }
+        let prepared = match file_bytes(file).await {
+            Ok(bytes) => prepare_image(&bytes, name, &clip.preprocess).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("{name}: {e}")),
+        };
+        match prepared {
+            Ok(crop) => pending.push((index, crop)),
+            Err(message) => {
+                let result = ItemResult { name: name.clone(), embed: None, error: Some(message), warning: None };
+                post(&FromWorker::ImageEmbedded { job, index, result, thumbnail: None });
+                done += 1;
+            }
+        }
+        if pending.len() == IMAGE_CHUNK || (index + 1 == names.len() && !pending.is_empty()) {
+            let crops: Vec<RgbImage> = pending.iter().map(|(_, c)| c.clone()).collect();
+            let embeds = clip.embed_images(&crops).await.map_err(|e| e.to_string())?;
+            for ((i, crop), embed) in pending.drain(..).zip(embeds) {
+                let small = thumbnail(&crop, THUMBNAIL_SIDE);
+                let result = ItemResult { name: names[i].clone(), embed: Some(embed), error: None, warning: None };
+                let thumbnail = Thumbnail { width: small.width, height: small.height, rgb: small.pixels };
+                post(&FromWorker::ImageEmbedded { job, index: i, result, thumbnail: Some(thumbnail) });
+                done += 1;
+            }
+        }
+        progress(job, "embedding images", done, total, "items");
+        yield_now().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+// Browser tests of the built web app in Debian's chromium, on WebGPU
+// (SwiftShader) and with WebGPU disabled (the CPU fallback). Run by
+// tests/browser.rs, which builds the app and writes the plan (argv[2]):
+// inputs, and the native CLI's `embed --json` output to match.
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { serve, trunkCsp } from './serve.mjs';
+
+const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+fs.writeFileSync(plan.huge_png, hugePng(20000));
+const TOLERANCE = 1e-3;
+let failures = 0;
+
+/** A valid side x side one-bit grayscale PNG (tens of kB for 400 megapixels). */
+function hugePng(side) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(side, 0);
+  ihdr.writeUInt32BE(side, 4);
+  ihdr.set([1, 0, 0, 0, 0], 8); // 1 bit per pixel, grayscale
+  const raw = Buffer.alloc((1 + side / 8) * side); // filter byte + pixels, all zero
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function check(ok, what) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures += 1;
+  return ok;
+}
+
+/** Resident memory (bytes) of chromium's renderer processes, which hold the tab and its worker. */
+function rendererBytes() {
+  let total = 0;
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes('--type=renderer')) continue;
+      const rss = fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1];
+      total += Number(rss) * 4096;
+    } catch { /* the process ended */ }
+  }
+  return total;
+}
+
+/** Rows of the similarity table: name -> { values, error }. */
+async function readTable(page) {
+  return page.evaluate(() => {
+    const prompts = [...document.querySelectorAll('#similarity th.prompt')].map((th) => th.textContent.replace(/ [▲▼]$/, ''));
+    const rows = {};
+    for (const tr of document.querySelectorAll('#similarity tbody tr')) {
+      rows[tr.dataset.name] = {
+        values: [...tr.querySelectorAll('td.value')].map((td) => Number(td.dataset.value)),
+        error: tr.querySelector('.item-error')?.textContent ?? null,
+      };
+    }
+    const problems = [...document.querySelectorAll('.prompt-problem')].map((li) => li.textContent);
+    return { prompts, rows, problems };
+  });
+}
+
+async function waitForCounts(page, total, timeout) {
+  await page.waitForFunction((n) => {
+    const m = document.querySelector('#counts')?.textContent.match(/^(\d+) images: (\d+) embedded, (\d+) could not/);
+    return m && Number(m[1]) === n && Number(m[2]) + Number(m[3]) === n;
+  }, total, { timeout, polling: 250 });
+  return page.textContent('#counts');
+}
+
+async function runMode(mode, base) {
+  const args = ['--headless=new', '--no-sandbox'];
+  args.push(mode === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-blink-features=WebGPU');
+  const browser = await chromium.launch({ executablePath: plan.chromium, headless: false, args });
+  const context = await browser.newContext({ acceptDownloads: true });
+  const requests = [];
+  context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer() }));
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  try {
+    await page.goto(base);
+    await page.waitForSelector('#backend[data-kind]:not([data-kind=""])', { timeout: 120_000 });
+    const kind = await page.getAttribute('#backend', 'data-kind');
+    const badge = await page.textContent('#backend');
+    check(kind === (mode === 'webgpu' ? 'webgpu' : 'cpu'), `[${mode}] backend badge: ${badge}`);
+    if (mode === 'cpu') check(/running on CPU: slower/.test(badge), `[${mode}] the badge says the CPU is slower`);
+    check(/0 bytes of your data sent/.test(await page.textContent('#privacy')), `[${mode}] privacy badge shown`);
+    await page.waitForFunction(() => /world-clip: int8/.test(document.querySelector('#model-status')?.textContent ?? ''), null, { timeout: 120_000 });
+    console.log(`     model: ${await page.textContent('#model-status')}`);
+
+    // Parity with the CLI, plus bad inputs in the same batch.
+    const prompts = [...plan.prompts, '   '];
+    await page.fill('#prompts', prompts.join('\n'));
+    await page.click('#compare');
+    const files = [...plan.images, ...plan.bad.map((b) => b.path)];
+    const t0 = Date.now();
+    await page.setInputFiles('#image-files', files);
+    const counts = await waitForCounts(page, files.length, 300_000);
+    await page.waitForFunction((n) => document.querySelectorAll('#similarity th.prompt').length === n, plan.prompts.length, { timeout: 120_000 });
+    console.log(`     ${counts} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const table = await readTable(page);
+    check(JSON.stringify(table.prompts) === JSON.stringify(plan.expected.texts), `[${mode}] prompt columns are the CLI's prompts`);
+    let worst = 0;
+    let compared = 0;
+    plan.expected.images.forEach((image, i) => {
+      const row = table.rows[path.basename(image)];
+      if (!row) { check(false, `[${mode}] row for ${path.basename(image)}`); return; }
+      plan.expected.similarity[i].forEach((want, j) => {
+        const diff = Math.abs((row.values[j] ?? NaN) - want);
+        worst = Math.max(worst, Number.isFinite(diff) ? diff : Infinity);
+        compared += 1;
+      });
+    });
+    check(compared === plan.images.length * plan.prompts.length && worst <= TOLERANCE,
+      `[${mode}] ${compared} similarities match the CLI's --json (worst |diff| ${worst.toExponential(2)}, limit ${TOLERANCE})`);
+    for (const bad of plan.bad) {
+      const row = table.rows[path.basename(bad.path)];
+      const ok = row && row.error && row.error.includes(path.basename(bad.path)) && row.error.includes(bad.expect);
+      check(ok, `[${mode}] ${path.basename(bad.path)}: "${row?.error}"`);
+    }
+    check(table.problems.some((p) => p.includes('is empty')), `[${mode}] empty prompt: "${table.problems.join('; ')}"`);
+
+    // The JSON export holds the same numbers as the table.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
+    const exported = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+    check(exported.similarity.length === plan.images.length && exported.errors.length === plan.bad.length + 1,
+      `[${mode}] JSON export: ${exported.similarity.length} images, ${exported.errors.length} errors`);
+
+    // A 500-image folder, with a progress bar and bounded memory.
+    await page.click('#clear');
+    let peak = 0;
+    let sawProgress = false;
+    const sampler = setInterval(() => { peak = Math.max(peak, rendererBytes()); }, 250);
+    const watcher = page.waitForSelector('.job progress', { timeout: 60_000 }).then(() => { sawProgress = true; }, () => {});
+    // Main-thread tasks over 50 ms while the worker computes: the page must stay responsive.
+    await page.evaluate(() => {
+      window.longTasks = [];
+      new PerformanceObserver((list) => list.getEntries().forEach((e) => window.longTasks.push(e.duration))).observe({ type: 'longtask' });
+    });
+    const t1 = Date.now();
+    await page.setInputFiles('#image-folder', plan.folder);
+    const folderCounts = await waitForCounts(page, plan.folder_count, 600_000);
+    clearInterval(sampler);
+    await watcher;
+    const seconds = (Date.now() - t1) / 1000;
+    check(folderCounts.startsWith(`${plan.folder_count} images: ${plan.folder_count} embedded`), `[${mode}] folder: ${folderCounts} in ${seconds.toFixed(1)} s`);
+    check(sawProgress, `[${mode}] a progress bar was shown`);
+    const longTasks = await page.evaluate(() => window.longTasks);
+    const longest = Math.max(0, ...longTasks);
+    check(longest < plan.longest_task_ms, `[${mode}] page responsive: ${longTasks.length} main-thread tasks over 50 ms, longest ${longest.toFixed(0)} ms (limit ${plan.longest_task_ms})`);
+    check(peak > 0 && peak < 1.5e9, `[${mode}] renderer memory peak ${(peak / 1e6).toFixed(0)} MB (limit 1500 MB)`);
+
+    // A reload takes the model from the browser's cache.
+    await page.reload();
+    await page.waitForFunction(() => /from this browser's cache/.test(document.querySelector('#model-status')?.textContent ?? ''), null, { timeout: 120_000 });
+    check(true, `[${mode}] after a reload the model comes from the cache`);
+  } catch (e) {
+    check(false, `[${mode}] ${e.message.split('\n')[0]}`);
+    fs.mkdirSync(plan.out_dir, { recursive: true });
+    const shot = path.join(plan.out_dir, `failure-${mode}.png`);
+    await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+    console.log(`     screenshot: ${shot}`);
+  } finally {
+    // Privacy: every request stays on this server, is a plain GET of an app or model file, and carries nothing.
+    const origin = new URL(base).origin;
+    const offsite = requests.filter((r) => !r.url.startsWith(origin + '/'));
+    const withBody = requests.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0));
+    const allowed = /^\/(|index\.html|boot\.js|app\.js|app_bg\.wasm|worker_loader\.js|worker\.js|worker_bg\.wasm|[\w.-]+\.css|favicon\.svg|models\/[\w./-]+)$/;
+    const unexpected = requests.filter((r) => r.url.startsWith(origin + '/') && !allowed.test(new URL(r.url).pathname));
+    const names = [...plan.images, ...plan.bad.map((b) => b.path)].map((p) => path.basename(p));
+    const naming = requests.filter((r) => names.some((n) => decodeURIComponent(r.url).includes(n)));
+    check(offsite.length === 0, `[${mode}] no request leaves 127.0.0.1 (${requests.length} requests)${offsite.map((r) => ' ' + r.url).join('')}`);
+    check(withBody.length === 0, `[${mode}] every request is a GET without a body${withBody.map((r) => ' ' + r.method + ' ' + r.url).join('')}`);
+    check(unexpected.length === 0 && naming.length === 0, `[${mode}] requests fetch only app and model files${[...unexpected, ...naming].map((r) => ' ' + r.url).join('')}`);
+    const cspErrors = consoleErrors.filter((e) => /Content Security Policy/i.test(e));
+    check(cspErrors.length === 0, `[${mode}] no Content-Security-Policy violations${cspErrors.map((e) => ' | ' + e).join('')}`);
+    if (consoleErrors.length) console.log(`     console errors: ${consoleErrors.slice(0, 5).join(' | ')}`);
+    await browser.close();
+  }
+}
+
+const server = await serve(path.resolve(plan.dist), trunkCsp(plan.trunk_toml));
+const base = `http://127.0.0.1:${server.address().port}/`;
+for (const mode of plan.modes) {
+  await runMode(mode, base);
+}
+server.close();
+console.log(failures === 0 ? 'browser tests: all passed' : `browser tests: ${failures} failed`);
+process.exit(failures === 0 ? 0 : 1);
