@@ -1,5 +1,5 @@
 // A static server for the built app on 127.0.0.1, sending the same
-// Content-Security-Policy as `trunk serve` (read from Trunk.toml).
+// Content-Security-Policy header as `trunk serve` (read from Trunk.toml).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,12 +10,12 @@ const TYPES = {
   '.safetensors': 'application/octet-stream',
 };
 
-/** The `[serve] csp` list of Trunk.toml, joined as a header value. */
+/** The Content-Security-Policy that `trunk serve` sends ([serve.headers] of Trunk.toml). */
 export function trunkCsp(trunkToml) {
   const text = fs.readFileSync(trunkToml, 'utf8');
-  const block = text.match(/^csp\s*=\s*\[([\s\S]*?)\]/m);
-  if (!block) throw new Error(`${trunkToml}: no [serve] csp list`);
-  return [...block[1].matchAll(/"([^"]*)"/g)].map((m) => m[1]).join('; ');
+  const line = text.match(/^"Content-Security-Policy"\s*=\s*"([^"]*)"/m);
+  if (!line) throw new Error(`${trunkToml}: no Content-Security-Policy under [serve.headers]`);
+  return line[1];
 }
 
 export function serve(dist, csp) {
