@@ -78,16 +78,20 @@ impl ManifestModel {
         }
     }
 
+    /// The listed file called `name`.
+    pub fn file(&self, name: &str) -> Option<&ManifestFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+
     /// The files a browser fetches to run this model: config, tokenizer,
     /// preprocessor config if listed, and one weights file (int8 when listed:
     /// a quarter of the download for the same zero-shot decisions).
     pub fn files_to_fetch(&self) -> Result<Vec<&ManifestFile>> {
-        let find = |name: &str| self.files.iter().find(|f| f.name == name);
         let mut out = Vec::new();
         for name in ["config.json", "tokenizer.json"] {
-            out.push(find(name).ok_or_else(|| Error::config(&self.id, format!("the manifest lists no `{name}`")))?);
+            out.push(self.file(name).ok_or_else(|| Error::config(&self.id, format!("the manifest lists no `{name}`")))?);
         }
-        out.extend(find("preprocessor_config.json"));
+        out.extend(self.file("preprocessor_config.json"));
         let names: Vec<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
         let weights = crate::clip::pick_weights(&names, true)
             .map_err(|_| Error::config(&self.id, "the manifest lists no single weights file"))?;
@@ -97,7 +101,7 @@ impl ManifestModel {
 
     /// Checks `bytes` against the recorded size and sha256 of file `name`.
     pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let Some(file) = self.files.iter().find(|f| f.name == name) else {
+        let Some(file) = self.file(name) else {
             return Err(Error::config(&self.id, format!("the manifest lists no file `{name}`")));
         };
         if file.bytes != bytes.len() as u64 {

@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The browser Cache Storage bucket for model files: the worker fills it, the
+/// page's "delete cached models" control removes it.
+pub const MODEL_CACHE: &str = "cliplens-models-v1";
+
 /// A job number chosen by the page; progress and results carry it back.
 pub type JobId = u32;
 

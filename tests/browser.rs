@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::fixtures;
+use common::{fixture_images, fixtures};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -82,15 +82,7 @@ fn web_app_in_chromium() {
 
     // Inputs: the preprocessing fixtures (every format the CLI reads), three
     // world scenes, and three files that must fail one by one.
-    let mut images: Vec<PathBuf> = std::fs::read_dir(fixtures().join("images"))
-        .unwrap()
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            !name.ends_with(".md") && !name.ends_with(".safetensors") && name != "not_an_image.png"
-        })
-        .collect();
-    images.sort();
+    let mut images = fixture_images();
     let cliplens = env!("CARGO_BIN_EXE_cliplens");
     let scenes = work.path().join("scenes");
     run(Command::new(cliplens).args(["world", "generate", "--seed", "77", "--count", "3", "--out"]).arg(&scenes), "world generate");

@@ -30,13 +30,7 @@ fn image(name: &str) -> String {
 }
 
 fn fixture_images() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures().join("images"))
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| !n.ends_with(".md") && !n.ends_with(".safetensors") && n != "not_an_image.png")
-        .collect();
-    names.sort();
-    names.into_iter().map(|n| image(&n)).collect()
+    common::fixture_images().iter().map(|p| p.display().to_string()).collect()
 }
 
 fn embed_json(model: &Path, extra: &[&str]) -> (Output, serde_json::Value) {

@@ -19,6 +19,21 @@ pub fn shared_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
 }
 
+/// Every decodable fixture image (all formats the CLI reads), sorted by name;
+/// `not_an_image.png` is left out.
+pub fn fixture_images() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures().join("images"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            !name.ends_with(".md") && !name.ends_with(".safetensors") && name != "not_an_image.png"
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
 /// The devices the parity tests run on: Flex (CPU) and wgpu (lavapipe in CI).
 /// Set CLIPLENS_SKIP_WGPU=1 to test on the CPU only where no Vulkan exists.
 pub fn devices() -> Vec<(&'static str, Device, f32)> {

@@ -1,15 +1,12 @@
 //! Browser plumbing for files: what a picker or a drop holds (whole folders
 //! included), previews, downloads made on the page, and the model cache.
 
-use cliplens::protocol::Thumbnail;
+use cliplens::protocol::{MODEL_CACHE, Thumbnail};
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DataTransfer, File, FileList, FileSystemDirectoryEntry, FileSystemEntry, FileSystemFileEntry};
-
-/// The model cache the worker fills (see the worker's `fetch.rs`).
-pub const MODEL_CACHE: &str = "cliplens-models-v1";
 
 /// Files of a picker, named by their path inside a picked folder when there is one.
 pub fn from_list(list: Option<FileList>) -> Vec<(String, File)> {

@@ -22,10 +22,20 @@ pub struct ImageRow {
     pub error: Option<String>,
 }
 
+/// What a job does: decides how its failure is shown and what "Clear images" cancels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    LoadModel,
+    EmbedTexts,
+    EmbedImages,
+}
+
 /// What is running now, for the progress bar.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Running {
     pub job: JobId,
+    pub kind: JobKind,
+    /// The job as the progress bar names it.
     pub what: String,
     pub progress: Option<Progress>,
     pub started_ms: f64,
@@ -128,11 +138,11 @@ impl AppState {
         });
     }
 
-    fn new_job(self, what: &str) -> JobId {
+    fn new_job(self, kind: JobKind, what: &str) -> JobId {
         let job = NEXT_JOB.get();
         NEXT_JOB.set(job + 1);
         let started_ms = js_sys::Date::now();
-        self.running.update(|r| r.push(Running { job, what: what.into(), progress: None, started_ms }));
+        self.running.update(|r| r.push(Running { job, kind, what: what.into(), progress: None, started_ms }));
         job
     }
 
@@ -143,20 +153,20 @@ impl AppState {
     pub fn load_bundled(self, id: &str) {
         self.model_choice.set(id.to_string());
         self.model_error.set(None);
-        let job = self.new_job(&format!("loading {id}"));
+        let job = self.new_job(JobKind::LoadModel, &format!("loading {id}"));
         self.send(ToWorker::LoadBundled { job, id: id.to_string() }, Vec::new());
     }
 
     pub fn load_files(self, files: Vec<(String, File)>) {
         self.model_choice.set("picked files".into());
         self.model_error.set(None);
-        let job = self.new_job("loading the picked model");
+        let job = self.new_job(JobKind::LoadModel, "loading the picked model");
         let (names, files) = files.into_iter().unzip();
         self.send(ToWorker::LoadFiles { job, names }, files);
     }
 
     pub fn embed_texts(self, texts: Vec<String>) {
-        let job = self.new_job("embedding prompts");
+        let job = self.new_job(JobKind::EmbedTexts, "embedding prompts");
         self.send(ToWorker::EmbedTexts { job, texts }, Vec::new());
     }
 
@@ -185,7 +195,7 @@ impl AppState {
         if ids.is_empty() {
             return;
         }
-        let job = self.new_job(&format!("embedding {} images", ids.len()));
+        let job = self.new_job(JobKind::EmbedImages, &format!("embedding {} images", ids.len()));
         let (names, files): (Vec<String>, Vec<File>) = FILES.with_borrow(|all| {
             let rows = self.images.get_untracked();
             ids.iter().map(|&id| (rows[id].name.clone(), all[id].clone())).unzip()
@@ -196,7 +206,7 @@ impl AppState {
 
     pub fn clear_images(self) {
         for r in self.running.get_untracked() {
-            if r.what.starts_with("embedding") && r.what.ends_with("images") {
+            if r.kind == JobKind::EmbedImages {
                 self.cancel(r.job);
             }
         }
@@ -281,7 +291,7 @@ impl AppState {
             }
             FromWorker::Finished { job, .. } => self.finish(job),
             FromWorker::Failed { job, message } => {
-                let was_model = self.running.get_untracked().iter().any(|r| r.job == job && r.what.starts_with("loading"));
+                let was_model = self.running.get_untracked().iter().any(|r| r.job == job && r.kind == JobKind::LoadModel);
                 if was_model {
                     self.model_error.set(Some(message));
                 } else {

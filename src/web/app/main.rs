@@ -11,21 +11,13 @@ mod link;
 #[cfg(target_arch = "wasm32")]
 mod shell;
 
-// The linker wraps every export of a wasm "command" (a program whose exports
-// never call the constructors) so that it reruns all static constructors
-// first: with burn's registries that cost ~100 ms per callback from JS.
-// Calling them once here makes this a reactor: exports run as they are.
 #[cfg(target_arch = "wasm32")]
-unsafe extern "C" {
-    fn __wasm_call_ctors();
-}
+#[path = "../reactor.rs"]
+mod reactor;
 
 fn main() {
     #[cfg(target_arch = "wasm32")]
-    // SAFETY: runs once, first, before any code that relies on constructors.
-    unsafe {
-        __wasm_call_ctors();
-    }
+    reactor::run_static_constructors_once();
     #[cfg(target_arch = "wasm32")]
     {
         console_error_panic_hook::set_once();

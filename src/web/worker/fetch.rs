@@ -1,14 +1,12 @@
 //! Downloads with byte progress, and the browser's Cache Storage for model
 //! files, so a reload (or a pulled network cable) needs no download.
 
+use cliplens::protocol::MODEL_CACHE;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response, WorkerGlobalScope};
 
-/// The Cache Storage bucket for model files; the page's "delete cached
-/// models" control removes it.
-pub const MODEL_CACHE: &str = "cliplens-models-v1";
 
 fn scope() -> WorkerGlobalScope {
     js_sys::global().unchecked_into()

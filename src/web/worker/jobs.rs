@@ -146,10 +146,10 @@ pub async fn embed_images(job: JobId, names: &[String], files: &[File]) -> Resul
             }
         }
         if pending.len() == IMAGE_CHUNK || (index + 1 == names.len() && !pending.is_empty()) {
-            let crops: Vec<RgbImage> = pending.iter().map(|(_, c)| c.clone()).collect();
+            let (indices, crops): (Vec<usize>, Vec<RgbImage>) = pending.drain(..).unzip();
             let embeds = clip.embed_images(&crops).await.map_err(|e| e.to_string())?;
-            for ((i, crop), embed) in pending.drain(..).zip(embeds) {
-                let small = thumbnail(&crop, THUMBNAIL_SIDE);
+            for ((i, crop), embed) in indices.into_iter().zip(&crops).zip(embeds) {
+                let small = thumbnail(crop, THUMBNAIL_SIDE);
                 let result = ItemResult { name: names[i].clone(), embed: Some(embed), error: None, warning: None };
                 let thumbnail = Thumbnail { width: small.width, height: small.height, rgb: small.pixels };
                 post(&FromWorker::ImageEmbedded { job, index: i, result, thumbnail: Some(thumbnail) });
