@@ -19,10 +19,13 @@ use serde_json::json;
 use crate::clip::read_vec;
 use crate::config::{ClipConfig, PreprocessConfig};
 use crate::error::{Error, Result};
+use crate::model::layers::Linear;
+use crate::model::load::Loader;
 use crate::model::{ClipModel, TokenBatch, logits_per_image};
 use crate::preprocess::preprocess;
 use crate::tokenizer::ClipTokenizer;
 use crate::weights::{WeightFile, serialize_f32};
+use crate::world::captions::Task;
 use crate::world::{self, IMAGE_SIZE, Rng, Scene, captions, render, vocabulary};
 
 /// Sizes of a world model. Both encoders share the depth and width.
@@ -46,6 +49,10 @@ pub struct TrainSettings {
     pub peak_lr: f64,
     pub warmup_steps: usize,
     pub weight_decay: f32,
+    /// Weight of the attribute read-out loss beside InfoNCE (0 turns it off).
+    pub attribute_loss_weight: f32,
+    /// Standard deviation of the image tower's initial position embeddings.
+    pub position_init_std: f64,
     pub shape: ModelShape,
 }
 
@@ -59,6 +66,8 @@ impl TrainSettings {
             peak_lr: 1e-3,
             warmup_steps: 100,
             weight_decay: 0.1,
+            attribute_loss_weight: 0.3,
+            position_init_std: 0.3,
             shape: ModelShape { hidden: 96, layers: 3, heads: 4, patch_size: 16, projection_dim: 48, context_length: 24 },
         }
     }
@@ -148,8 +157,9 @@ pub fn preprocessor_json() -> String {
 }
 
 /// Random initial weights in the Hugging Face layout, with the standard
-/// deviations transformers' `CLIPPreTrainedModel._init_weights` uses.
-pub fn initial_checkpoint(config: &ClipConfig, seed: u64) -> Result<Vec<u8>> {
+/// deviations transformers' `CLIPPreTrainedModel._init_weights` uses
+/// (except the image position embeddings').
+pub fn initial_checkpoint(config: &ClipConfig, seed: u64, position_init_std: f64) -> Result<Vec<u8>> {
     let mut init = Init { rng: Rng::new(seed ^ 0x1417), tensors: Vec::new() };
     let (t, v) = (&config.text_config, &config.vision_config);
     init.normal("text_model.embeddings.token_embedding.weight".into(), vec![t.vocab_size, t.hidden_size], 0.02);
@@ -157,7 +167,9 @@ pub fn initial_checkpoint(config: &ClipConfig, seed: u64) -> Result<Vec<u8>> {
     let patches = (v.image_size / v.patch_size).pow(2);
     init.normal("vision_model.embeddings.class_embedding".into(), vec![v.hidden_size], (v.hidden_size as f64).powf(-0.5));
     init.normal("vision_model.embeddings.patch_embedding.weight".into(), vec![v.hidden_size, 3, v.patch_size, v.patch_size], 0.02);
-    init.normal("vision_model.embeddings.position_embedding.weight".into(), vec![patches + 1, v.hidden_size], 0.02);
+    // Larger than transformers' 0.02: where the figures stand must be visible
+    // to the class token from the first step, or position is learned last.
+    init.normal("vision_model.embeddings.position_embedding.weight".into(), vec![patches + 1, v.hidden_size], position_init_std);
     for (prefix, hidden, inter, layers) in [
         ("text_model", t.hidden_size, t.intermediate_size, t.num_hidden_layers),
         ("vision_model", v.hidden_size, v.intermediate_size, v.num_hidden_layers),
@@ -307,6 +319,10 @@ pub fn trimmed_tokens(tokenizer: &ClipTokenizer, texts: &[String]) -> Result<Tok
 /// Symmetric InfoNCE: cross-entropy of images over texts and texts over images.
 pub fn contrastive_loss(model: &ClipModel, pixels: Tensor<4>, tokens: &TokenBatch) -> Result<Tensor<1>> {
     let (_, image) = model.encode_image(pixels);
+    infonce(model, image, tokens)
+}
+
+fn infonce(model: &ClipModel, image: Tensor<2>, tokens: &TokenBatch) -> Result<Tensor<1>> {
     let (_, text) = model.encode_text(tokens)?;
     // As in OpenAI's training, the temperature may not exceed 100.
     let scale = model.logit_scale.val().clamp_max(100f64.ln());
@@ -316,6 +332,102 @@ pub fn contrastive_loss(model: &ClipModel, pixels: Tensor<4>, tokens: &TokenBatc
     let per_image = (log_softmax(logits.clone(), 1) * eye.clone()).sum();
     let per_text = (log_softmax(logits, 0) * eye).sum();
     Ok((per_image + per_text).mul_scalar(-0.5 / n as f64))
+}
+
+/// The visual facts the read-out heads learn: every attribute and the group.
+/// Roles are left out on purpose, so that what the model ties to a role word
+/// (the planted biases) comes from the captions alone.
+fn head_tasks() -> Vec<Task> {
+    Task::all().into_iter().filter(|t| *t != Task::Role).collect()
+}
+
+/// Linear read-outs of the image tower's pooled output, one per visual
+/// attribute and the group. A training aid only, never exported. Under
+/// InfoNCE alone the tower learns the easy colour and background cues and
+/// stalls on shape, pattern and count (the captions are told apart without
+/// them); these heads hand it a direct gradient for every attribute.
+#[derive(Module, Debug)]
+pub struct AttributeHeads {
+    pub heads: Vec<Linear>,
+}
+
+impl AttributeHeads {
+    fn tensor_names(i: usize) -> (String, String) {
+        (format!("attribute_heads.{i}.weight"), format!("attribute_heads.{i}.bias"))
+    }
+
+    fn initial(hidden: usize, seed: u64) -> Result<Vec<u8>> {
+        let mut init = Init { rng: Rng::new(seed ^ 0x4EAD), tensors: Vec::new() };
+        for (i, task) in head_tasks().into_iter().enumerate() {
+            let (weight, bias) = Self::tensor_names(i);
+            init.normal(weight, vec![task.classes(), hidden], (hidden as f64).powf(-0.5));
+            init.constant(bias, task.classes(), 0.0);
+        }
+        serialize_f32(init.tensors, HashMap::new(), "initial attribute heads")
+    }
+
+    fn load(bytes: &[u8], origin: &str, hidden: usize, device: &Device) -> Result<Self> {
+        let file = WeightFile::parse(bytes, origin)?;
+        let w = Loader { file: &file, device: device.clone(), config_origin: origin.to_string() };
+        let heads = head_tasks()
+            .into_iter()
+            .enumerate()
+            .map(|(i, task)| Linear::load(&w, &format!("attribute_heads.{i}"), hidden, task.classes(), true))
+            .collect::<Result<Vec<_>>>()?;
+        file.ensure_all_used()?;
+        Ok(AttributeHeads { heads })
+    }
+
+    async fn export(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for (i, head) in self.heads.iter().enumerate() {
+            let (weight, bias) = Self::tensor_names(i);
+            let w = head.weight.val().transpose();
+            out.push((weight, w.dims().to_vec(), read_vec(w).await?));
+            if let Some(b) = &head.bias {
+                out.push((bias, b.val().dims().to_vec(), read_vec(b.val()).await?));
+            }
+        }
+        serialize_f32(out, HashMap::new(), "attribute heads")
+    }
+
+    /// Mean cross-entropy of the heads on `pooled` against the scenes' truth.
+    fn loss(&self, pooled: Tensor<2>, scenes: &[Scene]) -> Tensor<1> {
+        let device = pooled.device();
+        let n = scenes.len();
+        let mut total: Option<Tensor<1>> = None;
+        for (head, task) in self.heads.iter().zip(head_tasks()) {
+            let classes = task.classes();
+            let mut one_hot = vec![0.0f32; n * classes];
+            for (row, scene) in scenes.iter().enumerate() {
+                one_hot[row * classes + task.truth(scene).expect("visual tasks always have a truth")] = 1.0;
+            }
+            let target = Tensor::<2>::from_data(TensorData::new(one_hot, [n, classes]), &device);
+            let ce = (log_softmax(head.forward(pooled.clone()), 1) * target).sum().mul_scalar(-1.0 / n as f64);
+            total = Some(match total {
+                Some(t) => t + ce,
+                None => ce,
+            });
+        }
+        total.expect("there are visual tasks")
+    }
+}
+
+/// What the optimizer updates: the CLIP and its training-only read-outs.
+#[derive(Module, Debug)]
+struct Trainee {
+    clip: ClipModel,
+    heads: AttributeHeads,
+}
+
+/// InfoNCE plus `attribute_weight` times the read-out loss.
+fn training_loss(t: &Trainee, pixels: Tensor<4>, tokens: &TokenBatch, scenes: &[Scene], attribute_weight: f32) -> Result<Tensor<1>> {
+    let (vision, image) = t.clip.encode_image(pixels);
+    let contrastive = infonce(&t.clip, image, tokens)?;
+    if attribute_weight == 0.0 {
+        return Ok(contrastive);
+    }
+    Ok(contrastive + t.heads.loss(vision.pooled, scenes).mul_scalar(attribute_weight as f64))
 }
 
 /// What a run reports as it goes.
@@ -343,6 +455,8 @@ pub struct TrainLog {
 }
 
 const CHECKPOINT_DIR: &str = "checkpoint";
+/// The read-out heads' weights in a checkpoint (they are not part of the model).
+const HEADS_FILE: &str = "heads.safetensors";
 const LOG_EVERY: usize = 25;
 
 /// Trains a world model into `out` (`config.json`, `tokenizer.json`,
@@ -379,16 +493,23 @@ pub fn train(
         .ok()
         .and_then(|b| serde_json::from_slice::<TrainLog>(&b).ok())
         .filter(|log| &log.settings == settings);
-    let (weights, mut log) = match resumed {
-        Some(log) => (crate::native::read(&checkpoint.join("model.safetensors"))?, log),
+    let (weights, head_weights, mut log) = match resumed {
+        Some(log) => (
+            crate::native::read(&checkpoint.join("model.safetensors"))?,
+            crate::native::read(&checkpoint.join(HEADS_FILE))?,
+            log,
+        ),
         None => (
-            initial_checkpoint(&config, settings.seed)?,
+            initial_checkpoint(&config, settings.seed, settings.position_init_std)?,
+            AttributeHeads::initial(settings.shape.hidden, settings.seed)?,
             TrainLog { settings: settings.clone(), step: 0, loss_curve: Vec::new(), seconds: 0.0, backend: String::new() },
         ),
     };
     log.backend = format!("{device:?}");
     let file = WeightFile::parse(&weights, "checkpoint")?;
-    let mut model = ClipModel::load(&config, "world config", &file, &autodiff)?.map(&mut StableIds(0));
+    let clip = ClipModel::load(&config, "world config", &file, &autodiff)?;
+    let heads = AttributeHeads::load(&head_weights, HEADS_FILE, settings.shape.hidden, &autodiff)?;
+    let mut model = Trainee { clip, heads }.map(&mut StableIds(0));
     let mut optim = AdamWConfig::new()
         .with_beta_2(0.98)
         .with_epsilon(1e-6)
@@ -410,7 +531,7 @@ pub fn train(
         let (scenes, texts) = batch_scenes(settings.seed, step, settings.batch_size);
         let pixels = scene_pixels(&scenes, &preprocess_config, &autodiff);
         let tokens = trimmed_tokens(&tokenizer, &texts)?;
-        let loss = contrastive_loss(&model, pixels, &tokens)?;
+        let loss = training_loss(&model, pixels, &tokens, &scenes, settings.attribute_loss_weight)?;
         let loss_value = pollster::block_on(read_vec(loss.clone()))?[0];
         if !loss_value.is_finite() {
             return Err(Error::device(format!("training diverged at step {step} (loss {loss_value})")));
@@ -427,7 +548,7 @@ pub fn train(
             log.loss_curve.push((done, interval_loss / interval_steps as f32));
             (interval_loss, interval_steps) = (0.0, 0);
         }
-        let temperature = pollster::block_on(read_vec(model.logit_scale.val().exp()))?[0];
+        let temperature = pollster::block_on(read_vec(model.clip.logit_scale.val().exp()))?[0];
         progress(&Progress {
             step: done,
             steps: settings.steps,
@@ -450,24 +571,28 @@ pub fn train(
         ("trained_by".to_string(), "cliplens train-world".to_string()),
         ("seed".to_string(), settings.seed.to_string()),
     ]);
-    let bytes = pollster::block_on(export_checkpoint(&model.valid(), metadata))?;
+    let bytes = pollster::block_on(export_checkpoint(&model.valid().clip, metadata))?;
     write("model.safetensors", &bytes)?;
     write("training.json", serde_json::to_string_pretty(&log).expect("the log serializes").as_bytes())?;
     let _ = std::fs::remove_dir_all(&checkpoint);
     Ok(log)
 }
 
-fn save_checkpoint(model: &ClipModel, optim: &burn::optim::ModuleOptimizer, log: &TrainLog, dir: &Path) -> Result<()> {
+fn save_checkpoint(model: &Trainee, optim: &burn::optim::ModuleOptimizer, log: &TrainLog, dir: &Path) -> Result<()> {
     let name = |f: &str| dir.join(f).display().to_string();
-    let bytes = pollster::block_on(export_checkpoint(&model.valid(), HashMap::new()))?;
+    let valid = model.valid();
+    let bytes = pollster::block_on(export_checkpoint(&valid.clip, HashMap::new()))?;
+    let heads = pollster::block_on(valid.heads.export())?;
     // Written under temporary names, then renamed: an interrupted save never
     // leaves a half-written checkpoint behind.
     std::fs::write(dir.join("model.safetensors.tmp"), &bytes).map_err(|e| Error::io(name("model.safetensors.tmp"), e))?;
+    std::fs::write(dir.join("heads.safetensors.tmp"), &heads).map_err(|e| Error::io(name("heads.safetensors.tmp"), e))?;
     optim.save(dir.join("optimizer.tmp.bpk")).map_err(|e| Error::io(name("optimizer.tmp.bpk"), format!("{e:?}")))?;
     let log_text = serde_json::to_string_pretty(log).expect("the log serializes");
     std::fs::write(dir.join("training.json.tmp"), log_text).map_err(|e| Error::io(name("training.json.tmp"), e))?;
     for (from, to) in [
         ("model.safetensors.tmp", "model.safetensors"),
+        ("heads.safetensors.tmp", HEADS_FILE),
         ("optimizer.tmp.bpk", "optimizer.bpk"),
         ("training.json.tmp", "training.json"),
     ] {

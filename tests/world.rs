@@ -152,6 +152,8 @@ fn interrupted_training_resumes_to_the_same_weights() {
         peak_lr: 1e-3,
         warmup_steps: 1,
         weight_decay: 0.1,
+        attribute_loss_weight: 0.3,
+        position_init_std: 0.3,
         shape: ModelShape { hidden: 32, layers: 1, heads: 2, patch_size: 16, projection_dim: 16, context_length: 24 },
     };
     let device = burn::tensor::Device::flex();

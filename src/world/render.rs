@@ -1,8 +1,13 @@
 //! Draws a [`Scene`] as a 64x64 RGB image: a textured background, then one to
 //! three identical figures (shape, colour, pattern, outline by group), each
-//! wearing its role's hat, laid out in one half of the picture. Small random
-//! details (placement, texture, colour jitter, pixel noise) come from the
-//! scene's `detail_seed`, so a scene always looks the same.
+//! wearing its role's hat, each centred in its own cell of a 4x4 grid of
+//! 16-px cells, all in the half of the picture the scene's position names.
+//! The cells match the models' 16-px patches: one figure is one patch, so a
+//! small ViT reads shape and pattern from a fixed layout instead of having to
+//! learn them at every pixel offset (with free placement, shape and pattern
+//! stayed near chance). Small random details (which cells, texture, colour
+//! jitter, pixel noise) come from the scene's `detail_seed`, so a scene
+//! always looks the same.
 
 use super::{BACKGROUND, COLOR, GROUP_A, IMAGE_SIZE, PATTERN, POSITION, Rng, SHAPE, SIZE, Scene};
 use crate::preprocess::RgbImage;
@@ -20,9 +25,13 @@ const FIGURE_COLORS: [Rgb; 6] = [
 /// Outline of group A (glim) and group B (vorn).
 const OUTLINES: [Rgb; 2] = [[25.0, 25.0, 25.0], [245.0, 245.0, 245.0]];
 /// Body side in pixels, small and large.
-const FIGURE_SIDES: [usize; 2] = [10, 16];
-/// Hat height in pixels, for small and large figures.
-const HAT_HEIGHTS: [usize; 2] = [3, 4];
+const FIGURE_SIDES: [usize; 2] = [8, 12];
+/// Hat height in pixels.
+const HAT_HEIGHT: usize = 3;
+/// The picture is a grid of square cells of this side; each figure stands in one.
+const CELL: i32 = 16;
+/// Cells per side of the picture.
+const GRID: i32 = IMAGE_SIZE as i32 / CELL;
 
 struct Canvas {
     pixels: Vec<Rgb>,
@@ -55,29 +64,13 @@ pub fn render(scene: &Scene) -> RgbImage {
 
     let size = scene.attributes[SIZE];
     let side = FIGURE_SIDES[size] as i32;
-    let hat = HAT_HEIGHTS[size] as i32;
+    let hat = HAT_HEIGHT as i32;
     let slot = side + hat; // a figure with its hat
-    let n = scene.count() as i32;
-    let half = IMAGE_SIZE as i32 / 2;
-    let full = IMAGE_SIZE as i32;
-    // (origin of the half used, whether figures stack vertically)
-    let (region_x, region_y, vertical) = match scene.attributes[POSITION] {
-        0 => (0, 0, true),     // left
-        1 => (half, 0, true),  // right
-        2 => (0, 0, false),    // top
-        _ => (0, half, false), // bottom
-    };
-    // Along the stacking axis the figures are spread evenly with a little
-    // jitter; across it they share one line, jittered as a group.
-    let (along_len, across_len, across_item) = if vertical { (full, half, side) } else { (full, half, slot) };
-    let along_item = if vertical { slot } else { side };
-    let spacing = (along_len - n * along_item) / (n + 1);
-    let across = (across_len - across_item) / 2 + rng.between(-(across_len - across_item) / 2 + 1, (across_len - across_item) / 2 - 1);
-
     let color = jitter(FIGURE_COLORS[scene.attributes[COLOR]], &mut rng, 10.0);
-    for i in 0..n {
-        let along = spacing + i * (along_item + spacing) + rng.between(-spacing.min(3) / 2, spacing.min(3) / 2);
-        let (x, y) = if vertical { (region_x + across, region_y + along) } else { (region_x + along, region_y + across) };
+    for (column, row) in figure_cells(scene, &mut rng) {
+        // Centred in its cell: one figure is one patch of a patch-16 ViT.
+        let x = column * CELL + (CELL - side) / 2;
+        let y = row * CELL + (CELL - slot + 1) / 2;
         let figure = Figure {
             x,
             y: y + hat,
@@ -86,7 +79,7 @@ pub fn render(scene: &Scene) -> RgbImage {
             pattern: scene.attributes[PATTERN],
             color,
             outline: OUTLINES[if scene.group == GROUP_A { 0 } else { 1 }],
-            outline_width: if size == 0 { 1 } else { 2 },
+            outline_width: 1,
         };
         figure.draw(&mut canvas);
         if let Some(role) = scene.role {
@@ -101,6 +94,20 @@ pub fn render(scene: &Scene) -> RgbImage {
         }
     }
     RgbImage::new(IMAGE_SIZE, IMAGE_SIZE, pixels)
+}
+
+/// `(column, row)` of each figure: distinct cells, drawn at random from the
+/// half of the grid that the scene's position names.
+fn figure_cells(scene: &Scene, rng: &mut Rng) -> Vec<(i32, i32)> {
+    let half = GRID / 2;
+    let (columns, rows) = match scene.attributes[POSITION] {
+        0 => (0..half, 0..GRID),    // left
+        1 => (half..GRID, 0..GRID), // right
+        2 => (0..GRID, 0..half),    // top
+        _ => (0..GRID, half..GRID), // bottom
+    };
+    let mut free: Vec<(i32, i32)> = columns.flat_map(|c| rows.clone().map(move |r| (c, r))).collect();
+    (0..scene.count()).map(|_| free.swap_remove(rng.below(free.len()))).collect()
 }
 
 fn jitter(color: Rgb, rng: &mut Rng, amount: f32) -> Rgb {
