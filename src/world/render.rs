@@ -26,6 +26,8 @@ const FIGURE_COLORS: [Rgb; 6] = [
 const OUTLINES: [Rgb; 2] = [[25.0, 25.0, 25.0], [245.0, 245.0, 245.0]];
 /// Body side in pixels, small and large.
 const FIGURE_SIDES: [usize; 2] = [8, 12];
+/// Outline width in pixels, at both sizes.
+const OUTLINE_WIDTH: i32 = 1;
 /// Hat height in pixels.
 const HAT_HEIGHT: usize = 3;
 /// The picture is a grid of square cells of this side; each figure stands in one.
@@ -79,7 +81,6 @@ pub fn render(scene: &Scene) -> RgbImage {
             pattern: scene.attributes[PATTERN],
             color,
             outline: OUTLINES[if scene.group == GROUP_A { 0 } else { 1 }],
-            outline_width: 1,
         };
         figure.draw(&mut canvas);
         if let Some(role) = scene.role {
@@ -183,13 +184,12 @@ struct Figure {
     pattern: usize,
     color: Rgb,
     outline: Rgb,
-    outline_width: i32,
 }
 
 impl Figure {
     fn draw(&self, canvas: &mut Canvas) {
         let s = self.side as f32;
-        let inner_scale = s / (s - 2.0 * self.outline_width as f32);
+        let inner_scale = s / (s - 2.0 * OUTLINE_WIDTH as f32);
         for py in 0..self.side {
             for px in 0..self.side {
                 let u = (px as f32 + 0.5) / s * 2.0 - 1.0;
