@@ -1,7 +1,7 @@
 //! Draws a [`Scene`] as a 64x64 RGB image: a textured background, then one to
 //! three identical figures (shape, colour, pattern, outline by group), each
 //! wearing its role's hat, each centred in its own cell of a 4x4 grid of
-//! 16-px cells, all in the half of the picture the scene's position names.
+//! 16-px cells, all in the region of the grid the scene's position names.
 //! The cells match the models' 16-px patches: one figure is one patch, so a
 //! small ViT reads shape and pattern from a fixed layout instead of having to
 //! learn them at every pixel offset (with free placement, shape and pattern
@@ -98,14 +98,19 @@ pub fn render(scene: &Scene) -> RgbImage {
 }
 
 /// `(column, row)` of each figure: distinct cells, drawn at random from the
-/// half of the grid that the scene's position names.
+/// four cells the scene's position names. The regions do not overlap, so a
+/// figure's cell always tells its position: "top" and "bottom" are the top
+/// and bottom rows, "left" and "right" the halves of the two middle rows.
+/// (With halves of the grid, a top-left figure could be "left" or "top",
+/// which held position accuracy near chance.)
 fn figure_cells(scene: &Scene, rng: &mut Rng) -> Vec<(i32, i32)> {
     let half = GRID / 2;
+    let middle = 1..GRID - 1;
     let (columns, rows) = match scene.attributes[POSITION] {
-        0 => (0..half, 0..GRID),    // left
-        1 => (half..GRID, 0..GRID), // right
-        2 => (0..GRID, 0..half),    // top
-        _ => (0..GRID, half..GRID), // bottom
+        0 => (0..half, middle),         // left
+        1 => (half..GRID, middle),      // right
+        2 => (0..GRID, 0..1),           // top
+        _ => (0..GRID, GRID - 1..GRID), // bottom
     };
     let mut free: Vec<(i32, i32)> = columns.flat_map(|c| rows.clone().map(move |r| (c, r))).collect();
     (0..scene.count()).map(|_| free.swap_remove(rng.below(free.len()))).collect()
