@@ -11,6 +11,7 @@ pub mod preprocess;
 pub mod tokenizer;
 pub mod clip;
 pub mod compare;
+pub mod hub;
 pub mod protocol;
 pub mod quantize;
 #[cfg(not(target_arch = "wasm32"))]

@@ -96,6 +96,9 @@ enum Command {
         /// Hugging Face ids to prepare.
         #[arg(long = "id", default_values_t = prepare::DEFAULT_MODELS.map(String::from))]
         ids: Vec<String>,
+        /// The Hub, or a mirror with the same URL layout.
+        #[arg(long, default_value = cliplens::hub::DEFAULT_HUB)]
+        hub: String,
     },
 }
 
@@ -152,8 +155,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             train_world(seed, &out, judge, steps, checkpoint_every, backend)
         }
         Command::Manifest { id, dir, manifest, notes } => manifest_add(&id, &dir, &manifest, notes),
-        Command::PrepareModels { out, ids } => {
-            prepare::prepare_models(&ids, &out, &mut |line| eprintln!("{line}"))?;
+        Command::PrepareModels { out, ids, hub } => {
+            prepare::prepare_models(&ids, &hub, &out, &mut |line| eprintln!("{line}"))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -19,6 +19,10 @@ pub enum ToWorker {
     Init { prefer_gpu: bool },
     /// Load a model the site serves: an entry of `models/manifest.json`.
     LoadBundled { job: JobId, id: String },
+    /// Load a model from the Hugging Face Hub (or a mirror at `hub`): the
+    /// float weights are downloaded once, quantized to int8 in the worker and
+    /// cached. `id` is what the user typed (`owner/name[@revision]`).
+    LoadHub { job: JobId, id: String, hub: String },
     /// Load a model from files the user picked (`config.json`, `tokenizer.json`,
     /// a `.safetensors`, optionally `preprocessor_config.json`).
     LoadFiles { job: JobId, names: Vec<String> },
@@ -96,6 +100,8 @@ pub struct ModelInfo {
     pub weight_bytes: u64,
     /// Whether the files came from the browser's cache (no download).
     pub from_cache: bool,
+    /// Where the files came from and how they were checked, in a sentence.
+    pub source: String,
 }
 
 /// One input's outcome: an L2-normalized embedding, or a one-line message

@@ -45,8 +45,11 @@ fn missing_tools() -> Vec<String> {
 /// Where builds go: beside the native target dir, so a clone stays clean
 /// and the two builds never wait on each other's lock.
 fn cache_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    target.parent().map(Path::to_path_buf).unwrap_or(target).join("web")
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(target) => target.parent().map(Path::to_path_buf).unwrap_or(target).join("web"),
+        // Inside the ignored target/ of the checkout, never beside the sources.
+        None => root().join("target/web"),
+    }
 }
 
 fn run(cmd: &mut Command, what: &str) {
@@ -115,7 +118,23 @@ fn web_app_in_chromium() {
     assert!(out.status.success(), "cliplens embed: {}", String::from_utf8_lossy(&out.stderr));
     let expected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
+    // A stand-in Hub (served by tests/browser/serve.mjs): the embedded model's
+    // float weights, which the worker must quantize to the CLI's int8 numbers;
+    // the same files with a wrong sha256; and a repository without safetensors.
+    let world_clip = root().join("models/world-clip");
+    let no_weights = work.path().join("no-weights");
+    std::fs::create_dir_all(&no_weights).unwrap();
+    for file in ["config.json", "tokenizer.json", "preprocessor_config.json"] {
+        std::fs::copy(world_clip.join(file), no_weights.join(file)).unwrap();
+    }
+    let hub = serde_json::json!({
+        "cliplens/world-clip": {"dir": world_clip},
+        "cliplens/tampered": {"dir": world_clip, "etag": "0".repeat(64)},
+        "cliplens/no-weights": {"dir": no_weights},
+    });
+
     let plan = serde_json::json!({
+        "hub": hub,
         "chromium": CHROMIUM,
         "dist": dist,
         "trunk_toml": root().join("Trunk.toml"),

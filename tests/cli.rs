@@ -223,6 +223,70 @@ fn prepare_models_fails_in_one_line_without_the_network() {
     assert_one_clear_line(&out, "prepare-models", "huggingface.co");
 }
 
+/// A one-thread HTTP server on 127.0.0.1 playing the Hub: `GET
+/// /<owner>/<name>/resolve/main/<file>` serves `dir/<file>` for the one repo
+/// `repo`; anything else is a 404. Returns its base URL.
+fn stand_in_hub(repo: &'static str, dir: std::path::PathBuf) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            // Headers end at an empty line.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let file = path.strip_prefix(&format!("/{repo}/resolve/main/")).filter(|f| !f.contains('/'));
+            let mut stream = &stream;
+            match file.and_then(|f| std::fs::read(dir.join(f)).ok()) {
+                Some(body) => {
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&body));
+                }
+                None => {
+                    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        }
+    });
+    base
+}
+
+/// `prepare-models --hub` against a stand-in Hub serving the embedded model's
+/// float files: the native twin of the web app's "Fetch from Hugging Face".
+#[test]
+fn prepare_models_from_a_hub_mirror() {
+    let models_dir = || Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let hub = stand_in_hub("cliplens/world-clip", models_dir().join("world-clip"));
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let out = cliplens(&["prepare-models", "--hub", hub.as_str(), "--out", out_dir.as_str(), "--id", "cliplens/world-clip"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let prepared = dir.path().join("world-clip");
+    for file in ["config.json", "tokenizer.json", "preprocessor_config.json", "model.int8.safetensors"] {
+        assert!(prepared.join(file).is_file(), "{file} written");
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["models"][0]["id"], "cliplens/world-clip");
+    // The same numbers as the committed int8 file made from the same weights.
+    let (_, fresh) = embed_json(&prepared, &["--text", "a photo of a red circle on the left"]);
+    let (_, committed) = embed_json(&models_dir().join("world-clip/model.int8.safetensors"), &["--text", "a photo of a red circle on the left"]);
+    assert!(fresh["text_embeds"][0].is_array());
+    assert_eq!(fresh["text_embeds"], committed["text_embeds"]);
+
+    // A repository without safetensors weights: one line naming the URL.
+    let out = cliplens(&["prepare-models", "--hub", hub.as_str(), "--out", out_dir.as_str(), "--id", "cliplens/other"]);
+    assert!(!out.status.success());
+    assert_one_clear_line(&out, "prepare-models", "cliplens/other/resolve/main/config.json");
+    let out = cliplens(&["prepare-models", "--hub", hub.as_str(), "--out", out_dir.as_str(), "--id", "not an id"]);
+    assert_one_clear_line(&out, "prepare-models", "not a Hugging Face model id");
+}
+
 #[test]
 fn quantize_writes_int8_with_metadata_and_reports_its_error() {
     let dir = tiny_copy();

@@ -72,10 +72,104 @@ async function readTable(page) {
 
 async function waitForCounts(page, total, timeout) {
   await page.waitForFunction((n) => {
-    const m = document.querySelector('#counts')?.textContent.match(/^(\d+) images: (\d+) embedded, (\d+) could not/);
+    const m = document.querySelector('#counts')?.textContent.match(/^(\d+) images?: (\d+) embedded, (\d+) could not/);
     return m && Number(m[1]) === n && Number(m[2]) + Number(m[3]) === n;
   }, total, { timeout, polling: 250 });
   return page.textContent('#counts');
+}
+
+/** The table's similarities equal the native CLI's `embed --json` ones. */
+function checkAgainstCli(table, tag) {
+  check(JSON.stringify(table.prompts) === JSON.stringify(plan.expected.texts), `${tag} prompt columns are the CLI's prompts`);
+  let worst = 0;
+  let worstAt = '';
+  let compared = 0;
+  plan.expected.images.forEach((image, i) => {
+    const row = table.rows[path.basename(image)];
+    if (!row) { check(false, `${tag} row for ${path.basename(image)}`); return; }
+    plan.expected.similarity[i].forEach((want, j) => {
+      const diff = Math.abs((row.values[j] ?? NaN) - want);
+      const size = Number.isFinite(diff) ? diff : Infinity;
+      if (size > worst) { worst = size; worstAt = `${path.basename(image)} x "${plan.prompts[j]}"`; }
+      compared += 1;
+    });
+  });
+  check(compared === plan.images.length * plan.prompts.length && worst <= TOLERANCE,
+    `${tag} ${compared} similarities match the CLI's --json (worst |diff| ${worst.toExponential(2)} at ${worstAt}, limit ${TOLERANCE})`);
+}
+
+const statusMatches = (page, pattern) => page.waitForFunction(
+  (source) => new RegExp(source).test(document.querySelector('#model-status')?.textContent ?? ''),
+  pattern.source, { timeout: 120_000 });
+
+/**
+ * A model from the (stand-in) Hugging Face Hub: fetched, quantized in the worker,
+ * equal to the CLI's int8 numbers, cached for the next visit, listed again; a
+ * download whose sha256 differs from the ETag and a repository without
+ * safetensors each get a clear message.
+ */
+async function hubChecks(page, base, mode, requests) {
+  const tag = `[${mode}] hub:`;
+  const hub = `${base}hub`;
+  await page.goto(`${base}?hub=${encodeURIComponent(hub)}`);
+  await statusMatches(page, /world-clip: int8/);
+  await page.fill('#hub-id', 'cliplens/world-clip');
+  await page.click('#hub-load');
+  await statusMatches(page, /^cliplens\/world-clip: int8|could not load/);
+  const status = await page.textContent('#model-status');
+  check(/^cliplens\/world-clip: int8/.test(status) && /sha256 checked/.test(status) && /quantized to int8 in this tab/.test(status), `${tag} fetched, checked and quantized: "${status}"`);
+  await page.fill('#prompts', plan.prompts.join('\n'));
+  await page.click('#compare');
+  await page.setInputFiles('#image-files', plan.images);
+  await waitForCounts(page, plan.images.length, 300_000);
+  await page.waitForFunction((n) => document.querySelectorAll('#similarity th.prompt').length === n, plan.prompts.length, { timeout: 120_000 });
+  checkAgainstCli(await readTable(page), tag);
+
+  // The next visit takes it from the cache: no request to the Hub at all.
+  const before = requests.filter((r) => r.url.includes('/hub/')).length;
+  await page.goto(`${base}?hub=${encodeURIComponent(hub)}&model=hub:cliplens/world-clip`);
+  await statusMatches(page, /^cliplens\/world-clip: int8.*from this browser's cache/);
+  const after = requests.filter((r) => r.url.includes('/hub/')).length;
+  check(after === before, `${tag} a reload loads it from the cache (${after - before} Hub requests)`);
+  const options = await page.$$eval('#model-select option', (os) => os.map((o) => o.textContent));
+  check(options.some((o) => o.startsWith('world-judge')) && options.some((o) => o.startsWith('cliplens/world-clip (Hugging Face')),
+    `${tag} the model list has the site's models and the fetched one: ${options.join(' | ')}`);
+
+  for (const [repo, expect] of [['cliplens/tampered', /does not match/], ['cliplens/no-weights', /has no model\.safetensors/]]) {
+    await page.fill('#hub-id', repo);
+    await page.click('#hub-load');
+    await statusMatches(page, new RegExp(`could not load.*${repo}`));
+    const message = await page.textContent('#model-status');
+    check(expect.test(message), `${tag} ${repo}: "${message}"`);
+  }
+  // The damaged download was not kept: asking again downloads again.
+  const tamperedBefore = requests.filter((r) => r.url.includes('/hub/cliplens/tampered/resolve/main/model.safetensors')).length;
+  await page.fill('#hub-id', 'cliplens/tampered');
+  await page.click('#hub-load');
+  await statusMatches(page, /could not load.*cliplens\/tampered/);
+  const tamperedAfter = requests.filter((r) => r.url.includes('/hub/cliplens/tampered/resolve/main/model.safetensors')).length;
+  check(tamperedAfter === tamperedBefore + 1, `${tag} a damaged download is not cached (${tamperedAfter - tamperedBefore} new download)`);
+}
+
+/** Cancel stops an image job part-way; the rest shows as cancelled, and Resume finishes it. */
+async function cancelChecks(page, mode) {
+  const tag = `[${mode}] cancel:`;
+  await page.click('#clear');
+  await page.setInputFiles('#image-folder', plan.folder);
+  await page.waitForFunction(() => {
+    const m = document.querySelector('#counts')?.textContent.match(/: (\d+) embedded/);
+    return m && Number(m[1]) >= 32;
+  }, null, { timeout: 300_000, polling: 100 });
+  await page.click('.job button');
+  await page.waitForSelector('#resume', { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelectorAll('.job').length === 0, null, { timeout: 60_000 });
+  const counts = await page.textContent('#counts');
+  const m = counts.match(/^(\d+) images: (\d+) embedded, (\d+) could not be read, (\d+) cancelled/);
+  check(m && Number(m[1]) === plan.folder_count && Number(m[2]) < plan.folder_count && Number(m[2]) + Number(m[4]) === plan.folder_count,
+    `${tag} the job stopped part-way: "${counts}"`);
+  await page.click('#resume');
+  const resumed = await waitForCounts(page, plan.folder_count, 600_000);
+  check(resumed === `${plan.folder_count} images: ${plan.folder_count} embedded, 0 could not be read`, `${tag} Resume finished the rest: "${resumed}"`);
 }
 
 async function runMode(mode, base) {
@@ -111,20 +205,7 @@ async function runMode(mode, base) {
     await page.waitForFunction((n) => document.querySelectorAll('#similarity th.prompt').length === n, plan.prompts.length, { timeout: 120_000 });
     console.log(`     ${counts} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const table = await readTable(page);
-    check(JSON.stringify(table.prompts) === JSON.stringify(plan.expected.texts), `[${mode}] prompt columns are the CLI's prompts`);
-    let worst = 0;
-    let compared = 0;
-    plan.expected.images.forEach((image, i) => {
-      const row = table.rows[path.basename(image)];
-      if (!row) { check(false, `[${mode}] row for ${path.basename(image)}`); return; }
-      plan.expected.similarity[i].forEach((want, j) => {
-        const diff = Math.abs((row.values[j] ?? NaN) - want);
-        worst = Math.max(worst, Number.isFinite(diff) ? diff : Infinity);
-        compared += 1;
-      });
-    });
-    check(compared === plan.images.length * plan.prompts.length && worst <= TOLERANCE,
-      `[${mode}] ${compared} similarities match the CLI's --json (worst |diff| ${worst.toExponential(2)}, limit ${TOLERANCE})`);
+    checkAgainstCli(table, `[${mode}]`);
     for (const bad of plan.bad) {
       const row = table.rows[path.basename(bad.path)];
       const ok = row && row.error && row.error.includes(path.basename(bad.path)) && row.error.includes(bad.expect);
@@ -162,10 +243,14 @@ async function runMode(mode, base) {
     check(longest < plan.longest_task_ms, `[${mode}] page responsive: ${longTasks.length} main-thread tasks over 50 ms, longest ${longest.toFixed(0)} ms (limit ${plan.longest_task_ms})`);
     check(peak > 0 && peak < 1.5e9, `[${mode}] renderer memory peak ${(peak / 1e6).toFixed(0)} MB (limit 1500 MB)`);
 
+    if (mode === plan.modes[0]) await cancelChecks(page, mode);
+
     // A reload takes the model from the browser's cache.
     await page.reload();
     await page.waitForFunction(() => /from this browser's cache/.test(document.querySelector('#model-status')?.textContent ?? ''), null, { timeout: 120_000 });
     check(true, `[${mode}] after a reload the model comes from the cache`);
+
+    if (mode === plan.modes[0]) await hubChecks(page, base, mode, requests);
   } catch (e) {
     check(false, `[${mode}] ${e.message.split('\n')[0]}`);
     fs.mkdirSync(plan.out_dir, { recursive: true });
@@ -177,7 +262,7 @@ async function runMode(mode, base) {
     const origin = new URL(base).origin;
     const offsite = requests.filter((r) => !r.url.startsWith(origin + '/'));
     const withBody = requests.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0));
-    const allowed = /^\/(|index\.html|boot\.js|app\.js|app_bg\.wasm|worker_loader\.js|worker\.js|worker_bg\.wasm|[\w.-]+\.css|favicon\.svg|models\/[\w./-]+)$/;
+    const allowed = /^\/(|index\.html|boot\.js|app\.js|app_bg\.wasm|worker_loader\.js|worker\.js|worker_bg\.wasm|[\w.-]+\.css|favicon\.svg|models\/[\w./-]+|hub\/cliplens\/[\w.-]+\/resolve\/main\/[\w.-]+)$/;
     const unexpected = requests.filter((r) => r.url.startsWith(origin + '/') && !allowed.test(new URL(r.url).pathname));
     const names = [...plan.images, ...plan.bad.map((b) => b.path)].map((p) => path.basename(p));
     const naming = requests.filter((r) => names.some((n) => decodeURIComponent(r.url).includes(n)));
@@ -191,7 +276,7 @@ async function runMode(mode, base) {
   }
 }
 
-const server = await serve(path.resolve(plan.dist), trunkCsp(plan.trunk_toml));
+const server = await serve(path.resolve(plan.dist), trunkCsp(plan.trunk_toml), plan.hub);
 const base = `http://127.0.0.1:${server.address().port}/`;
 for (const mode of plan.modes) {
   await runMode(mode, base);

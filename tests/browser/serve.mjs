@@ -3,6 +3,7 @@
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
+import crypto from 'node:crypto';
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm',
@@ -18,9 +19,31 @@ export function trunkCsp(trunkToml) {
   return line[1];
 }
 
-export function serve(dist, csp) {
+/**
+ * A stand-in for the Hugging Face Hub under /hub/: `/hub/<owner>/<name>/resolve/main/<file>`
+ * serves the files of `hub[owner/name].dir`, with each file's sha256 as its ETag, as the Hub
+ * does for files kept in Git LFS (`etag` overrides it, to play a damaged download).
+ */
+function serveHub(hub, pathname, res) {
+  const m = pathname.match(/^\/hub\/([\w.-]+\/[\w.-]+)\/resolve\/main\/([\w.-]+)$/);
+  const repo = m && hub[m[1]];
+  const file = repo && path.join(repo.dir, m[2]);
+  if (!file || !fs.existsSync(file)) { res.writeHead(404).end('Entry not found'); return; }
+  const bytes = fs.readFileSync(file);
+  const sha = crypto.createHash('sha256').update(bytes).digest('hex');
+  res.writeHead(200, {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': bytes.length,
+    'ETag': `"${repo.etag ?? sha}"`,
+    'Cache-Control': 'no-store',
+  });
+  res.end(bytes);
+}
+
+export function serve(dist, csp, hub = {}) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname.startsWith('/hub/')) { serveHub(hub, url.pathname, res); return; }
     let file = path.join(dist, decodeURIComponent(url.pathname));
     if (!file.startsWith(dist)) { res.writeHead(403).end(); return; }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');

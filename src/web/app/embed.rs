@@ -142,8 +142,14 @@ pub fn EmbedPage() -> impl IntoView {
                     let rows = state.images.get();
                     let done = rows.iter().filter(|r| r.embed.is_some()).count();
                     let failed = rows.iter().filter(|r| r.error.is_some()).count();
-                    format!("{} images: {done} embedded, {failed} could not be read", rows.len())
+                    let cancelled = rows.iter().filter(|r| r.cancelled).count();
+                    let noun = if rows.len() == 1 { "image" } else { "images" };
+                    let rest = if cancelled > 0 { format!(", {cancelled} cancelled") } else { String::new() };
+                    format!("{} {noun}: {done} embedded, {failed} could not be read{rest}", rows.len())
                 }}</span>
+                {move || state.images.get().iter().any(|r| r.cancelled).then(|| view! {
+                    <button id="resume" on:click=move |_| state.resume()>"Resume"</button>
+                })}
             </div>
             <PromptProblems/>
             <ResultsTable show_probability sort/>
@@ -233,7 +239,7 @@ fn ResultsTable(show_probability: RwSignal<bool>, sort: RwSignal<Option<(usize, 
                                         let colour = format!("rgba(214, 93, 14, {:.3})", 0.08 + 0.8 * shade);
                                         view! { <td class="value" data-value=format!("{v:.6}") style:background-color=colour>{format!("{v:.3}")}</td> }
                                     }).collect_view().into_any(),
-                                    None => view! { <td class="pending" colspan=texts.len().max(1)>{if row.error.is_some() { "" } else { "…" }}</td> }.into_any(),
+                                    None => view! { <td class="pending" colspan=texts.len().max(1)>{if row.error.is_some() { "" } else if row.cancelled { "cancelled" } else { "…" }}</td> }.into_any(),
                                 }}
                                 <td class="best">{best_text}</td>
                             </tr>

@@ -102,3 +102,47 @@ pub async fn delete_cached_models() -> bool {
     let Some(caches) = web_sys::window().and_then(|w| w.caches().ok()) else { return false };
     JsFuture::from(caches.delete(MODEL_CACHE)).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }
+
+/// The models this site serves (`models/manifest.json`), for the model list.
+/// `None` when it cannot be fetched (offline before the first visit).
+pub async fn site_manifest() -> Option<cliplens::manifest::Manifest> {
+    let window = web_sys::window()?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(SITE_MANIFEST)).await.ok()?.dyn_into().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
+    cliplens::manifest::Manifest::from_json(&js_sys::Uint8Array::new(&buffer).to_vec(), SITE_MANIFEST).ok()
+}
+
+const SITE_MANIFEST: &str = "models/manifest.json";
+/// `localStorage` key of the Hub models fetched in this browser (ids only).
+const HUB_MODELS_KEY: &str = "cliplens-hub-models";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// Hub models fetched before, newest first, so the list can offer them again.
+pub fn remembered_hub_models() -> Vec<String> {
+    local_storage()
+        .and_then(|s| s.get_item(HUB_MODELS_KEY).ok().flatten())
+        .and_then(|text| serde_json::from_str::<Vec<String>>(&text).ok())
+        .unwrap_or_default()
+}
+
+pub fn remember_hub_model(id: &str) {
+    let mut ids = remembered_hub_models();
+    ids.retain(|x| x != id);
+    ids.insert(0, id.to_string());
+    if let Some(s) = local_storage() {
+        let _ = s.set_item(HUB_MODELS_KEY, &serde_json::to_string(&ids).unwrap_or_default());
+    }
+}
+
+/// Forgets the remembered Hub models (their files went with the cache).
+pub fn forget_hub_models() {
+    if let Some(s) = local_storage() {
+        let _ = s.remove_item(HUB_MODELS_KEY);
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use cliplens::hub::{DEFAULT_HUB, HubModel};
 use cliplens::protocol::{BackendInfo, FromWorker, ItemResult, JobId, ModelInfo, Progress, ToWorker};
 use js_sys::{Array, Object, Reflect};
 use leptos::prelude::*;
@@ -20,6 +21,8 @@ pub struct ImageRow {
     pub thumbnail: Option<String>,
     pub embed: Option<Vec<f32>>,
     pub error: Option<String>,
+    /// Its job was cancelled before it was embedded; "Resume" embeds it.
+    pub cancelled: bool,
 }
 
 /// What a job does: decides how its failure is shown and what "Clear images" cancels.
@@ -39,6 +42,8 @@ pub struct Running {
     pub what: String,
     pub progress: Option<Progress>,
     pub started_ms: f64,
+    /// When the current stage began: ETA and speed are per stage.
+    pub stage_started_ms: f64,
 }
 
 /// The app's shared state: signals only (cheap to copy into closures).
@@ -54,7 +59,15 @@ pub struct AppState {
     pub running: RwSignal<Vec<Running>>,
     /// A job-level failure to show (not a per-item one).
     pub notice: RwSignal<Option<String>>,
+    /// Hub models fetched in this browser before (for the model list).
+    pub hub_models: RwSignal<Vec<String>>,
+    /// The choice of the model now loaded: the list returns to it when
+    /// another choice fails to load.
+    loaded_choice: RwSignal<String>,
 }
+
+/// How the model list names a Hub model: `hub:owner/name`.
+pub const HUB_CHOICE: &str = "hub:";
 
 thread_local! {
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
@@ -81,6 +94,8 @@ impl AppState {
             texts: RwSignal::new(Vec::new()),
             running: RwSignal::new(Vec::new()),
             notice: RwSignal::new(None),
+            hub_models: RwSignal::new(crate::files::remembered_hub_models()),
+            loaded_choice: RwSignal::new(String::new()),
         }
     }
 
@@ -142,7 +157,7 @@ impl AppState {
         let job = NEXT_JOB.get();
         NEXT_JOB.set(job + 1);
         let started_ms = js_sys::Date::now();
-        self.running.update(|r| r.push(Running { job, kind, what: what.into(), progress: None, started_ms }));
+        self.running.update(|r| r.push(Running { job, kind, what: what.into(), progress: None, started_ms, stage_started_ms: started_ms }));
         job
     }
 
@@ -155,6 +170,31 @@ impl AppState {
         self.model_error.set(None);
         let job = self.new_job(JobKind::LoadModel, &format!("loading {id}"));
         self.send(ToWorker::LoadBundled { job, id: id.to_string() }, Vec::new());
+    }
+
+    /// Fetches a model from the Hugging Face Hub (or the mirror named by `?hub=`).
+    pub fn load_hub(self, text: &str) {
+        let model = match HubModel::parse(text) {
+            Ok(m) => m,
+            Err(e) => {
+                self.model_error.set(Some(e));
+                return;
+            }
+        };
+        let id = model.label();
+        self.model_choice.set(format!("{HUB_CHOICE}{id}"));
+        self.model_error.set(None);
+        let hub = crate::shell::query_param("hub").unwrap_or_else(|| DEFAULT_HUB.to_string());
+        let job = self.new_job(JobKind::LoadModel, &format!("loading {id}"));
+        self.send(ToWorker::LoadHub { job, id, hub }, Vec::new());
+    }
+
+    /// Loads a choice of the model list: a site model's id, or a Hub model.
+    pub fn load_choice(self, choice: &str) {
+        match choice.strip_prefix(HUB_CHOICE) {
+            Some(id) => self.load_hub(id),
+            None => self.load_bundled(choice),
+        }
     }
 
     pub fn load_files(self, files: Vec<(String, File)>) {
@@ -184,6 +224,7 @@ impl AppState {
                 thumbnail: None,
                 embed: None,
                 error: None,
+                cancelled: false,
             }))
         });
         FILES.with_borrow_mut(|f| f.extend(files.into_iter().map(|(_, file)| file)));
@@ -195,7 +236,15 @@ impl AppState {
         if ids.is_empty() {
             return;
         }
-        let job = self.new_job(JobKind::EmbedImages, &format!("embedding {} images", ids.len()));
+        self.images.update(|rows| {
+            for &id in &ids {
+                if let Some(row) = rows.get_mut(id) {
+                    row.cancelled = false;
+                }
+            }
+        });
+        let count = ids.len();
+        let job = self.new_job(JobKind::EmbedImages, &format!("embedding {count} image{}", if count == 1 { "" } else { "s" }));
         let (names, files): (Vec<String>, Vec<File>) = FILES.with_borrow(|all| {
             let rows = self.images.get_untracked();
             ids.iter().map(|&id| (rows[id].name.clone(), all[id].clone())).unzip()
@@ -227,6 +276,7 @@ impl AppState {
                     if let Some(row) = rows.get_mut(id) {
                         row.embed = result.embed;
                         row.error = result.error;
+                        row.cancelled = false;
                         if url.is_some() {
                             row.thumbnail = url;
                         }
@@ -237,6 +287,27 @@ impl AppState {
         if let Some(window) = web_sys::window() {
             let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(flush.unchecked_ref(), 100);
         }
+    }
+
+    /// Rows of a cancelled image job that got no result stay visible as
+    /// cancelled (not as forever "…"), ready for [`AppState::resume`].
+    fn mark_cancelled(self, job: JobId) {
+        let Some(ids) = IMAGE_JOBS.with_borrow(|j| j.iter().find(|(x, _)| *x == job).map(|(_, ids)| ids.clone())) else {
+            return;
+        };
+        self.images.update(|rows| {
+            for id in ids {
+                if let Some(row) = rows.get_mut(id).filter(|r| r.embed.is_none() && r.error.is_none()) {
+                    row.cancelled = true;
+                }
+            }
+        });
+    }
+
+    /// Embeds the rows a cancel left out.
+    pub fn resume(self) {
+        let ids: Vec<usize> = self.images.get_untracked().iter().filter(|r| r.cancelled).map(|r| r.id).collect();
+        self.embed_rows(ids);
     }
 
     fn finish(self, job: JobId) {
@@ -259,10 +330,18 @@ impl AppState {
             }
             FromWorker::Progress { job, progress } => self.running.update(|r| {
                 if let Some(x) = r.iter_mut().find(|x| x.job == job) {
+                    if x.progress.as_ref().is_none_or(|p| p.stage != progress.stage) {
+                        x.stage_started_ms = js_sys::Date::now();
+                    }
                     x.progress = Some(progress);
                 }
             }),
             FromWorker::ModelLoaded { model, .. } => {
+                if let Some(id) = self.model_choice.get_untracked().strip_prefix(HUB_CHOICE) {
+                    crate::files::remember_hub_model(id);
+                    self.hub_models.set(crate::files::remembered_hub_models());
+                }
+                self.loaded_choice.set(self.model_choice.get_untracked());
                 self.model.set(Some(model));
                 // Every embedding so far belongs to the previous model.
                 self.images.update(|rows| rows.iter_mut().for_each(|r| r.embed = None));
@@ -289,11 +368,17 @@ impl AppState {
                     self.flush_rows_soon();
                 }
             }
-            FromWorker::Finished { job, .. } => self.finish(job),
+            FromWorker::Finished { job, cancelled } => {
+                if cancelled {
+                    self.mark_cancelled(job);
+                }
+                self.finish(job)
+            }
             FromWorker::Failed { job, message } => {
                 let was_model = self.running.get_untracked().iter().any(|r| r.job == job && r.kind == JobKind::LoadModel);
                 if was_model {
                     self.model_error.set(Some(message));
+                    self.model_choice.set(self.loaded_choice.get_untracked());
                 } else {
                     self.notice.set(Some(message));
                 }

@@ -6,13 +6,11 @@ use wasm_bindgen::JsCast;
 
 use crate::embed::EmbedPage;
 use crate::files;
-use crate::link::{AppState, Running};
+use crate::link::{AppState, HUB_CHOICE, Running};
 
-/// The bundled models offered first (ids in `models/manifest.json`).
-const BUNDLED: [(&str, &str); 2] = [
-    ("world-clip", "World CLIP (embedded, offline)"),
-    ("world-judge", "World judge (embedded, offline)"),
-];
+/// The model loaded first: the small CLIP trained by CLIP Lens, which the
+/// site always serves, so the app works offline from the first visit.
+const DEFAULT_MODEL: &str = "world-clip";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Page {
@@ -63,8 +61,8 @@ pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
     state.start_worker();
-    let first_model = query_param("model").unwrap_or_else(|| BUNDLED[0].0.to_string());
-    state.load_bundled(&first_model);
+    let first_model = query_param("model").unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    state.load_choice(&first_model);
 
     let page = RwSignal::new(Page::from_hash());
     let on_hash = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || page.set(Page::from_hash()));
@@ -129,8 +127,9 @@ fn Notice() -> impl IntoView {
     }
 }
 
-/// Choose the model: a bundled one, or a folder on this computer. Shows
-/// download progress and the browser storage the cache uses.
+/// Choose the model: one this site serves (listed in its manifest), one
+/// fetched from the Hugging Face Hub, or a folder on this computer. Shows
+/// where the model came from and the browser storage the cache uses.
 #[component]
 fn ModelManager() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -139,33 +138,80 @@ fn ModelManager() -> impl IntoView {
         leptos::task::spawn_local(async move { used.set(files::storage_used().await) });
     };
     refresh();
+    // (id, label) of the site's models; until the manifest arrives (or when
+    // offline before any visit), only the default.
+    let site_models = RwSignal::new(vec![(DEFAULT_MODEL.to_string(), DEFAULT_MODEL.to_string())]);
+    leptos::task::spawn_local(async move {
+        if let Some(manifest) = files::site_manifest().await {
+            let listed: Vec<(String, String)> = manifest
+                .models
+                .iter()
+                .map(|m| {
+                    let bytes: u64 = m.files_to_fetch().map(|f| f.iter().map(|f| f.bytes).sum()).unwrap_or(0);
+                    (m.id.clone(), format!("{} ({:.1} MB, from this site)", m.id, bytes as f64 / 1e6))
+                })
+                .collect();
+            if !listed.is_empty() {
+                site_models.set(listed);
+            }
+        }
+    });
     let model_line = move || match (state.model.get(), state.model_error.get()) {
         (_, Some(e)) => format!("could not load: {e}"),
         (Some(m), None) => format!(
-            "{}: {}, {} px images, {}-d embeddings, {:.1} MB{}",
+            "{}: {}, {} px images, {}-d embeddings, {:.1} MB{}; {}",
             m.name,
             m.format,
             m.image_size,
             m.projection_dim,
             m.weight_bytes as f64 / 1e6,
-            if m.from_cache { ", from this browser's cache" } else { "" }
+            if m.from_cache { ", from this browser's cache" } else { "" },
+            m.source
         ),
         (None, None) => "loading…".to_string(),
+    };
+    let hub_input = RwSignal::new(String::new());
+    let fetch_hub = move || {
+        state.load_hub(&hub_input.get_untracked());
+        refresh();
     };
     view! {
         <section class="models">
             <label>
                 "Model "
                 <select id="model-select" on:change=move |ev| {
-                    let id = event_target_value(&ev);
-                    state.load_bundled(&id);
+                    state.load_choice(&event_target_value(&ev));
                     refresh();
                 }>
-                    {BUNDLED.into_iter().map(|(id, label)| view! {
-                        <option value=id selected=move || state.model_choice.get() == id>{label}</option>
+                    {move || site_models.get().into_iter().map(|(id, label)| {
+                        let value = id.clone();
+                        view! { <option value=value selected=move || state.model_choice.get() == id>{label}</option> }
                     }).collect_view()}
+                    {move || state.hub_models.get().into_iter().map(|id| {
+                        let choice = format!("{HUB_CHOICE}{id}");
+                        let value = choice.clone();
+                        view! { <option value=value selected=move || state.model_choice.get() == choice>{format!("{id} (Hugging Face, fetched before)")}</option> }
+                    }).collect_view()}
+                    {move || {
+                        // A choice not in the lists (a Hub model being fetched, picked files) still shows.
+                        let choice = state.model_choice.get();
+                        let listed = site_models.get().iter().any(|(id, _)| *id == choice)
+                            || state.hub_models.get().iter().any(|id| format!("{HUB_CHOICE}{id}") == choice);
+                        (!listed && !choice.is_empty()).then(|| {
+                            let label = choice.strip_prefix(HUB_CHOICE).unwrap_or(&choice).to_string();
+                            view! { <option value=choice.clone() selected=true>{label}</option> }
+                        })
+                    }}
                 </select>
             </label>
+            <span class="hub">
+                <input type="text" id="hub-id" placeholder="openai/clip-vit-base-patch32" spellcheck="false"
+                    title="A Hugging Face model id (owner/name, optionally @revision). Your browser downloads the float weights once, quantizes them to int8 on this page and keeps them in its cache."
+                    prop:value=move || hub_input.get()
+                    on:input=move |ev| hub_input.set(event_target_value(&ev))
+                    on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" { fetch_hub() }/>
+                <button id="hub-load" on:click=move |_| fetch_hub()>"Fetch from Hugging Face"</button>
+            </span>
             <label class="button">
                 "Use a model folder from this computer…"
                 <input type="file" id="model-folder" prop:webkitdirectory=true multiple hidden on:change=move |ev| {
@@ -180,9 +226,11 @@ fn ModelManager() -> impl IntoView {
             <span class="storage">
                 {move || used.get().map(|b| format!("browser storage used: {:.1} MB", b / 1e6))}
                 " "
-                <button on:click=move |_| {
+                <button id="delete-cache" on:click=move |_| {
                     leptos::task::spawn_local(async move {
                         files::delete_cached_models().await;
+                        files::forget_hub_models();
+                        state.hub_models.set(Vec::new());
                         used.set(files::storage_used().await);
                     })
                 }>"Delete cached models"</button>
@@ -202,10 +250,11 @@ pub fn Jobs() -> impl IntoView {
                 let job = r.job;
                 let (line, fraction) = match &r.progress {
                     Some(p) => {
-                        let elapsed = (js_sys::Date::now() - r.started_ms) / 1000.0;
+                        let elapsed = (js_sys::Date::now() - r.stage_started_ms) / 1000.0;
                         let eta = p.eta_seconds(elapsed).map(|s| format!(", about {s:.0} s left")).unwrap_or_default();
                         let amount = if p.unit == "bytes" {
-                            format!("{:.1} of {:.1} MB", p.done as f64 / 1e6, p.total as f64 / 1e6)
+                            let speed = if elapsed > 0.5 { format!(" at {:.1} MB/s", p.done as f64 / 1e6 / elapsed) } else { String::new() };
+                            format!("{:.1} of {:.1} MB{speed}", p.done as f64 / 1e6, p.total as f64 / 1e6)
                         } else {
                             format!("{} of {}", p.done, p.total)
                         };
@@ -243,8 +292,9 @@ fn About() -> impl IntoView {
             <ul>
                 <li>"Everything runs in this tab. Images you add are read by a Web Worker on this page, decoded and embedded there (on your GPU through WebGPU, or on the CPU), and never uploaded."</li>
                 <li>"The page fetches only its own files: the app, and model files from this site's " <code>"models/"</code> " folder. Model files are checked against their SHA-256 and kept in this browser's cache, so a reload works offline."</li>
+                <li>"Only when you ask for a Hugging Face model does your browser contact huggingface.co, to download that model's public files (a plain GET, nothing of yours in it). The weights are quantized to int8 on this page and kept in this browser's cache."</li>
                 <li>"A model folder you pick is read from your disk; nothing is cached or sent."</li>
-                <li>"No analytics, no fonts or scripts from elsewhere. A Content-Security-Policy lets the page connect only to its own origin."</li>
+                <li>"No analytics, no fonts or scripts from elsewhere. A Content-Security-Policy lets the page connect only to its own origin and the Hugging Face Hub."</li>
                 <li>"Exports (CSV, JSON) are made on the page and saved by your browser's download."</li>
             </ul>
             <p>"The embedded models were trained by CLIP Lens on a synthetic world with biases planted on purpose; see " <code>"models/world-clip/CARD.md"</code> "."</p>

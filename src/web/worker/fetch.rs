@@ -42,28 +42,35 @@ pub async fn store(key: &str, bytes: &[u8]) {
     }
 }
 
-/// GETs `url`, calling `progress(done, total)` as bytes arrive (`total` is 0
-/// when the server does not say).
-pub async fn download(url: &str, mut progress: impl FnMut(u64, u64)) -> Result<Vec<u8>, String> {
+/// What [`download`] brought back.
+pub struct Downloaded {
+    pub bytes: Vec<u8>,
+    /// The response's `ETag`, when the server lets scripts read it.
+    pub etag: Option<String>,
+}
+
+/// Why a download stopped early because its job was cancelled.
+pub const CANCELLED: &str = "cancelled";
+
+/// GETs `url`, calling `keep_going(done, total)` as bytes arrive (`total` is
+/// 0 when the server does not say); when it returns false the download stops
+/// with [`CANCELLED`]. A 404 reads "HTTP 404 ...".
+pub async fn download(url: &str, mut keep_going: impl FnMut(u64, u64) -> bool) -> Result<Downloaded, String> {
     let response = JsFuture::from(scope().fetch_with_str(url)).await.map_err(|e| format!("cannot be fetched: {}", describe(&e)))?;
     let response: Response = response.dyn_into().map_err(|_| "fetch returned no response".to_string())?;
     if !response.ok() {
         return Err(format!("HTTP {} {}", response.status(), response.status_text()));
     }
-    let total = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let header = |name: &str| response.headers().get(name).ok().flatten();
+    let total = header("content-length").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let etag = header("etag");
     let Some(body) = response.body() else {
         let buffer = JsFuture::from(response.array_buffer().map_err(|e| describe(&e))?).await.map_err(|e| describe(&e))?;
-        return Ok(Uint8Array::new(&buffer).to_vec());
+        return Ok(Downloaded { bytes: Uint8Array::new(&buffer).to_vec(), etag });
     };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total as usize);
-    progress(0, total);
+    keep_going(0, total);
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("download interrupted: {}", describe(&e)))?;
         if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
@@ -73,9 +80,19 @@ pub async fn download(url: &str, mut progress: impl FnMut(u64, u64)) -> Result<V
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
-        progress(bytes.len() as u64, total.max(bytes.len() as u64));
+        if !keep_going(bytes.len() as u64, total.max(bytes.len() as u64)) {
+            let _ = reader.cancel();
+            return Err(CANCELLED.into());
+        }
     }
-    Ok(bytes)
+    Ok(Downloaded { bytes, etag })
+}
+
+/// Removes `key` from the model cache (a model that turned out unusable).
+pub async fn forget(key: &str) {
+    if let Some(cache) = open_cache().await {
+        let _ = JsFuture::from(cache.delete_with_str(key)).await;
+    }
 }
 
 /// The bytes of a picked file.

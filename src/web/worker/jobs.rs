@@ -8,10 +8,12 @@ use cliplens::compare::{prepare_image, prompt_problem, thumbnail, truncation_war
 use cliplens::manifest::Manifest;
 use cliplens::preprocess::RgbImage;
 use cliplens::protocol::{FromWorker, ItemResult, JobId, ModelInfo, Progress, Thumbnail};
-use cliplens::weights::WeightFormat;
+use cliplens::hub::{FLOAT_WEIGHTS, HubModel, INT8_WEIGHTS, SIDE_FILES, etag_sha256};
+use cliplens::quantize::{Provenance, quantize_checkpoint, sha256_hex};
+use cliplens::weights::{WeightFile, WeightFormat};
 use web_sys::File;
 
-use crate::fetch::{cached, download, file_bytes, store, yield_now};
+use crate::fetch::{CANCELLED, cached, download, file_bytes, forget, store, yield_now};
 use crate::start::{STATE, is_cancelled, post};
 
 /// Images embedded per forward pass (as the CLI does).
@@ -31,7 +33,7 @@ fn loaded_clip() -> Result<Rc<Clip>, String> {
 /// the browser's cache or the site, and is checked against its sha256 before use.
 pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
     let manifest_url = "models/manifest.json";
-    let manifest_bytes = match download(manifest_url, |_, _| {}).await {
+    let manifest_bytes = match download(manifest_url, |_, _| true).await.map(|d| d.bytes) {
         Ok(bytes) => {
             store(manifest_url, &bytes).await;
             bytes
@@ -53,9 +55,16 @@ pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
             None => {
                 from_cache = false;
                 let stage = format!("downloading {}", file.name);
-                let bytes = download(&url, |done, total| progress(job, stage.clone(), done, total, "bytes"))
-                    .await
-                    .map_err(|e| format!("{url}: {e}"))?;
+                let bytes = match download(&url, |done, total| {
+                    progress(job, stage.clone(), done, total, "bytes");
+                    !is_cancelled(job)
+                })
+                .await
+                {
+                    Ok(d) => d.bytes,
+                    Err(e) if e == CANCELLED => return Ok(()),
+                    Err(e) => return Err(format!("{url}: {e}")),
+                };
                 entry.verify(&file.name, &bytes).map_err(|e| e.to_string())?;
                 store(&key, &bytes).await;
                 bytes
@@ -64,7 +73,111 @@ pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
         files.push((url, bytes));
     }
     let model = ModelFiles::from_named_files(id, files).map_err(|e| e.to_string())?;
-    install(job, model, from_cache).await
+    install(job, model, from_cache, "from this site, every file's sha256 checked against its manifest".into()).await
+}
+
+/// A model from the Hugging Face Hub (or a mirror): the small files and the
+/// float weights are downloaded, the weights quantized to int8 here, and
+/// everything cached, so the next load needs no network and no quantizing.
+/// The weights are checked against the sha256 the host vouches for in its
+/// `ETag` when it sends one (the Hub does for files kept in Git LFS).
+pub async fn load_hub(job: JobId, text: &str, hub: &str) -> Result<(), String> {
+    let mut fresh_keys = Vec::new();
+    let outcome = fetch_hub_model(job, text, hub, &mut fresh_keys).await;
+    if outcome.is_err() || is_cancelled(job) {
+        // Files that did not make a usable CLIP must not come back from the cache next time.
+        for key in &fresh_keys {
+            forget(key).await;
+        }
+    }
+    outcome
+}
+
+/// [`load_hub`]'s work; `fresh_keys` collects what it added to the cache.
+async fn fetch_hub_model(job: JobId, text: &str, hub: &str, fresh_keys: &mut Vec<String>) -> Result<(), String> {
+    let model = HubModel::parse(text)?;
+    let label = model.label();
+    let host = hub.trim_end_matches('/');
+    let mut from_cache = true;
+    let mut named = Vec::new();
+    for (file, required) in SIDE_FILES {
+        let key = model.cache_key(hub, file);
+        let bytes = match cached(&key).await {
+            Some(bytes) => Some(bytes),
+            None => {
+                from_cache = false;
+                let url = model.file_url(hub, file);
+                progress(job, format!("downloading {file}"), 0, 0, "bytes");
+                match download(&url, |_, _| !is_cancelled(job)).await {
+                    Ok(d) => {
+                        store(&key, &d.bytes).await;
+                        fresh_keys.push(key);
+                        Some(d.bytes)
+                    }
+                    Err(e) if e == CANCELLED => return Ok(()),
+                    Err(e) if !required && e.starts_with("HTTP 404") => None,
+                    Err(e) if e.starts_with("HTTP 404") && file == "config.json" => {
+                        return Err(format!("{host} has no model `{label}` (no {file} at {url})"));
+                    }
+                    Err(e) => return Err(format!("{url}: {e}")),
+                }
+            }
+        };
+        if let Some(bytes) = bytes {
+            named.push((file.to_string(), bytes));
+        }
+    }
+    let int8_key = model.cache_key(hub, INT8_WEIGHTS);
+    let (int8, checked) = match cached(&int8_key).await {
+        Some(bytes) => (bytes, "from this browser's cache".to_string()),
+        None => {
+            from_cache = false;
+            let url = model.file_url(hub, FLOAT_WEIGHTS);
+            let stage = format!("downloading {label} {FLOAT_WEIGHTS}");
+            let downloaded = match download(&url, |done, total| {
+                progress(job, stage.clone(), done, total, "bytes");
+                !is_cancelled(job)
+            })
+            .await
+            {
+                Ok(d) => d,
+                Err(e) if e == CANCELLED => return Ok(()),
+                Err(e) if e.starts_with("HTTP 404") => {
+                    return Err(format!(
+                        "{label} has no {FLOAT_WEIGHTS} on {host}: CLIP Lens reads safetensors weights, not PyTorch .bin files"
+                    ));
+                }
+                Err(e) => return Err(format!("{url}: {e}")),
+            };
+            let checked = match downloaded.etag.as_deref().and_then(etag_sha256) {
+                Some(expected) => {
+                    let actual = sha256_hex(&downloaded.bytes);
+                    if actual != expected {
+                        return Err(format!(
+                            "{url}: sha256 {actual} does not match the {expected} that {host} publishes: the download is damaged or was altered; nothing was kept"
+                        ));
+                    }
+                    format!("sha256 checked against {host}'s ETag")
+                }
+                None => format!("{host} published no sha256 for it, so it is unchecked"),
+            };
+            progress(job, format!("quantizing {label} to int8"), 0, 1, "items");
+            yield_now().await;
+            let provenance = Provenance { source_model: label.clone() };
+            let int8 = match WeightFile::parse(&downloaded.bytes, &url).map(|f| f.format()) {
+                // A repository that already holds CLIP Lens' int8 format.
+                Ok(WeightFormat::Int8) => downloaded.bytes,
+                _ => quantize_checkpoint(&downloaded.bytes, &url, &provenance).map_err(|e| e.to_string())?,
+            };
+            store(&int8_key, &int8).await;
+            fresh_keys.push(int8_key);
+            (int8, format!("{FLOAT_WEIGHTS} {checked}, quantized to int8 in this tab"))
+        }
+    };
+    named.push((INT8_WEIGHTS.to_string(), int8));
+    let source = format!("from {host}/{}, {checked}", model.repo);
+    let files = ModelFiles::from_named_files(&label, named).map_err(|e| e.to_string())?;
+    install(job, files, from_cache, source).await
 }
 
 /// A model from files the user picked (nothing is downloaded or cached).
@@ -76,10 +189,10 @@ pub async fn load_files(job: JobId, names: &[String], files: &[File]) -> Result<
     }
     let folder = names.first().and_then(|n| n.rsplit_once('/')).map(|(dir, _)| dir).unwrap_or("picked files");
     let model = ModelFiles::from_named_files(folder, named).map_err(|e| e.to_string())?;
-    install(job, model, false).await
+    install(job, model, false, "picked from this computer; nothing was cached".into()).await
 }
 
-async fn install(job: JobId, files: ModelFiles, from_cache: bool) -> Result<(), String> {
+async fn install(job: JobId, files: ModelFiles, from_cache: bool, source: String) -> Result<(), String> {
     progress(job, "preparing the model", 0, 1, "items");
     let device = STATE.with_borrow(|s| s.device.clone()).ok_or("the worker has no device yet")?;
     let weight_bytes = files.weights.1.len() as u64;
@@ -98,6 +211,7 @@ async fn install(job: JobId, files: ModelFiles, from_cache: bool) -> Result<(), 
         logit_scale: clip.logit_scale().await.map_err(|e| e.to_string())?,
         weight_bytes,
         from_cache,
+        source,
     };
     STATE.with_borrow_mut(|s| s.clip = Some(Rc::new(clip)));
     post(&FromWorker::ModelLoaded { job, model: info });

@@ -97,6 +97,7 @@ fn job_of(message: &ToWorker) -> Option<JobId> {
     match message {
         ToWorker::Init { .. } => None,
         ToWorker::LoadBundled { job, .. }
+        | ToWorker::LoadHub { job, .. }
         | ToWorker::LoadFiles { job, .. }
         | ToWorker::EmbedTexts { job, .. }
         | ToWorker::EmbedImages { job, .. }
@@ -118,6 +119,7 @@ async fn run_queue() {
         let job = job_of(&message).unwrap_or(0);
         let outcome = match message {
             ToWorker::LoadBundled { job, id } => jobs::load_bundled(job, &id).await,
+            ToWorker::LoadHub { job, id, hub } => jobs::load_hub(job, &id, &hub).await,
             ToWorker::LoadFiles { job, names } => jobs::load_files(job, &names, &files).await,
             ToWorker::EmbedTexts { job, texts } => jobs::embed_texts(job, &texts).await,
             ToWorker::EmbedImages { job, names } => jobs::embed_images(job, &names, &files).await,
