@@ -2,7 +2,9 @@
 //! chromium with Playwright (tests/browser/app.test.mjs) on WebGPU and on the
 //! CPU fallback. The similarities must equal the native CLI's `--json` output
 //! for the same files, bad files must get per-item messages, a 500-image
-//! folder must finish within 1.5 GB, and no request may leave 127.0.0.1.
+//! folder must finish within 1.5 GB and stop on Cancel, a model from a
+//! stand-in Hub must be quantized to the CLI's numbers and cached, a crashed
+//! worker must be replaced on the CPU, and no request may leave 127.0.0.1.
 //!
 //! Needs `trunk`, `wasm-bindgen` (Cargo.lock's version), `node` with
 //! `tests/browser/node_modules` and `/usr/bin/chromium`; `.ci/run` installs

@@ -172,6 +172,31 @@ async function cancelChecks(page, mode) {
   check(resumed === `${plan.folder_count} images: ${plan.folder_count} embedded, 0 could not be read`, `${tag} Resume finished the rest: "${resumed}"`);
 }
 
+/**
+ * The compute worker dies mid-session (as when the GPU device is lost and burn
+ * panics): the page starts a new one on the CPU, says why, reloads the model and
+ * redoes the embeddings, which still equal the CLI's.
+ */
+async function crashChecks(page, mode) {
+  const tag = `[${mode}] worker crash:`;
+  const worker = page.workers().find((w) => /worker/.test(w.url()));
+  if (!check(Boolean(worker), `${tag} the compute worker is visible to the test`)) return;
+  await page.fill('#prompts', plan.prompts.join('\n'));
+  await page.click('#compare');
+  await page.click('#clear');
+  await page.setInputFiles('#image-files', [...plan.images, ...plan.bad.map((b) => b.path)]);
+  await waitForCounts(page, plan.images.length + plan.bad.length, 300_000);
+  await worker.evaluate(() => setTimeout(() => { throw new Error('simulated GPU device loss'); }, 0));
+  await page.waitForSelector('#backend[data-kind="cpu"]', { timeout: 120_000 });
+  const badge = await page.textContent('#backend');
+  check(/running on CPU: slower/.test(badge) && /simulated GPU device loss/.test(badge), `${tag} badge: "${badge}"`);
+  await page.waitForFunction(() => document.querySelectorAll('.job').length === 0
+    && /world-clip: int8/.test(document.querySelector('#model-status')?.textContent ?? ''), null, { timeout: 300_000, polling: 250 });
+  const counts = await waitForCounts(page, plan.images.length + plan.bad.length, 300_000);
+  check(counts.includes(`${plan.images.length} embedded, ${plan.bad.length} could not`), `${tag} the batch was redone: "${counts}"`);
+  checkAgainstCli(await readTable(page), tag);
+}
+
 async function runMode(mode, base) {
   const args = ['--headless=new', '--no-sandbox'];
   args.push(mode === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-blink-features=WebGPU');
@@ -251,6 +276,7 @@ async function runMode(mode, base) {
     check(true, `[${mode}] after a reload the model comes from the cache`);
 
     if (mode === plan.modes[0]) await hubChecks(page, base, mode, requests);
+    if (mode === 'webgpu') await crashChecks(page, mode);
   } catch (e) {
     check(false, `[${mode}] ${e.message.split('\n')[0]}`);
     fs.mkdirSync(plan.out_dir, { recursive: true });

@@ -66,6 +66,11 @@ pub struct AppState {
     loaded_choice: RwSignal<String>,
 }
 
+/// Restarts after crashes before the page gives up (a crash loop helps no one).
+const MAX_RESTARTS: u32 = 2;
+/// The model choice while picked files are loaded.
+const PICKED_FILES: &str = "picked files";
+
 /// How the model list names a Hub model: `hub:owner/name`.
 pub const HUB_CHOICE: &str = "hub:";
 
@@ -77,6 +82,9 @@ thread_local! {
     /// Messages sent before the worker was ready.
     static WAITING: RefCell<Vec<(ToWorker, Vec<File>)>> = const { RefCell::new(Vec::new()) };
     static READY: Cell<bool> = const { Cell::new(false) };
+    /// Why the worker was restarted (it then runs on the CPU).
+    static RESTART_REASON: RefCell<Option<String>> = const { RefCell::new(None) };
+    static RESTARTS: Cell<u32> = const { Cell::new(0) };
     /// Which image row each position of an image job's file list is.
     static IMAGE_JOBS: RefCell<Vec<(JobId, Vec<usize>)>> = const { RefCell::new(Vec::new()) };
     /// Image results waiting for the next table update: (row id, result, preview URL).
@@ -119,11 +127,42 @@ impl AppState {
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
         let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
-            self.notice.set(Some(format!("the compute worker stopped: {}", event.message())));
+            event.prevent_default();
+            self.restart_after_crash(event.message());
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
         WORKER.set(Some(worker));
+    }
+
+    /// The worker died (a lost GPU device makes burn panic; so would a bug):
+    /// start a new one on the CPU, reload the model, and redo what was not
+    /// finished (loading the model re-embeds every image and prompt).
+    fn restart_after_crash(self, message: String) {
+        if let Some(worker) = WORKER.take() {
+            worker.terminate();
+        }
+        READY.set(false);
+        WAITING.with_borrow_mut(Vec::clear);
+        IMAGE_JOBS.with_borrow_mut(Vec::clear);
+        self.running.set(Vec::new());
+        let restarts = RESTARTS.get() + 1;
+        RESTARTS.set(restarts);
+        if restarts > MAX_RESTARTS {
+            self.notice.set(Some(format!("the compute worker stopped again ({message}); reload the page to try again")));
+            return;
+        }
+        let reason = format!("the compute worker stopped ({message}) and was restarted on the CPU");
+        RESTART_REASON.set(Some(reason.clone()));
+        self.notice.set(Some(format!("{reason}; the model is reloaded and the embeddings redone.")));
+        self.backend.set(None);
+        self.start_worker();
+        let choice = self.model_choice.get_untracked();
+        if choice == PICKED_FILES {
+            self.model_error.set(Some("the picked model's files went with the stopped worker: pick the folder again".into()));
+        } else {
+            self.load_choice(&choice);
+        }
     }
 
     /// Sends `message` now, or once the worker is ready.
@@ -198,7 +237,7 @@ impl AppState {
     }
 
     pub fn load_files(self, files: Vec<(String, File)>) {
-        self.model_choice.set("picked files".into());
+        self.model_choice.set(PICKED_FILES.into());
         self.model_error.set(None);
         let job = self.new_job(JobKind::LoadModel, "loading the picked model");
         let (names, files) = files.into_iter().unzip();
@@ -318,10 +357,15 @@ impl AppState {
     fn receive(self, message: FromWorker) {
         match message {
             FromWorker::Started => {
-                let prefer_gpu = !crate::shell::query_param("backend").is_some_and(|b| b == "cpu");
+                // After a crash the GPU is suspect (a lost device is the usual cause): use the CPU.
+                let prefer_gpu =
+                    !crate::shell::query_param("backend").is_some_and(|b| b == "cpu") && RESTART_REASON.with_borrow(Option::is_none);
                 self.send(ToWorker::Init { prefer_gpu }, Vec::new());
             }
-            FromWorker::Ready { backend } => {
+            FromWorker::Ready { mut backend } => {
+                if let Some(reason) = RESTART_REASON.with_borrow(Clone::clone) {
+                    backend.fallback_reason = Some(reason);
+                }
                 self.backend.set(Some(backend));
                 READY.set(true);
                 for (m, f) in WAITING.with_borrow_mut(std::mem::take) {
