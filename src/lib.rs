@@ -19,6 +19,8 @@ pub mod native;
 pub mod manifest;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod prepare;
+pub mod rng;
 pub mod world;
+pub mod invert;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;

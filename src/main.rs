@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[path = "cli/invert.rs"]
+mod invert_command;
+
 use cliplens::clip::{Clip, EmbedReport, cosine_matrix};
 use cliplens::compare::{prepare_image, prompt_problem, truncation_warning};
 use cliplens::native::{Backend, device, dir_name, read, read_model, read_model_beside};
@@ -16,7 +19,7 @@ use cliplens::tokenizer::quote;
 use cliplens::{Error, Result};
 
 #[derive(Parser)]
-#[command(name = "cliplens", version, about = "Look inside CLIP models: embed, compare, quantize")]
+#[command(name = "cliplens", version, about = "Look inside CLIP models: embed, compare, invert, quantize")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,7 +57,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Backend::Cpu)]
         backend: Backend,
     },
-    /// Download the real OpenAI CLIP checkpoints, verify them and write int8 files plus a manifest.
+    /// Optimize an image until the model sees the prompt in it (inversion), and save it as PNG.
+    Invert(invert_command::InvertArgs),
+    /// Benchmarks, each printed against a named baseline.
+    Bench {
+        #[command(subcommand)]
+        action: BenchCommand,
+    },
     /// The synthetic world the embedded model is trained on.
     World {
         #[command(subcommand)]
@@ -90,6 +99,7 @@ enum Command {
         #[arg(long, default_value = "")]
         notes: String,
     },
+    /// Download the real OpenAI CLIP checkpoints, verify them and write int8 files plus a manifest.
     PrepareModels {
         #[arg(long, default_value = "models")]
         out: PathBuf,
@@ -100,6 +110,13 @@ enum Command {
         #[arg(long, default_value = cliplens::hub::DEFAULT_HUB)]
         hub: String,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Invert held-out prompts on the embedded world model with production settings and with
+    /// plain pixel optimization (the baseline), and let the judge model grade every image.
+    Invert(invert_command::BenchInvertArgs),
 }
 
 #[derive(Subcommand)]
@@ -147,6 +164,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Quantize { input, output, source_id, json, backend } => {
             quantize(&input, &output, source_id, json, backend)
         }
+        Command::Invert(args) => invert_command::invert(args),
+        Command::Bench { action: BenchCommand::Invert(args) } => invert_command::bench_invert(args),
         Command::World { action: WorldCommand::Generate { seed, count, out } } => world_generate(seed, count, &out),
         Command::World { action: WorldCommand::Eval { model, seed, count, agree_with, json, backend } } => {
             world_eval(&model, seed, count, agree_with.as_deref(), json, backend)

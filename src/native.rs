@@ -98,3 +98,11 @@ pub fn write_manifest(path: &Path, manifest: &Manifest) -> Result<()> {
     let text = serde_json::to_string_pretty(manifest).expect("the manifest serializes") + "\n";
     std::fs::write(path, text).map_err(|e| Error::io(path.display().to_string(), e))
 }
+
+/// The process's peak resident memory (Linux: `VmHWM` of /proc/self/status).
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

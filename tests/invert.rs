@@ -1,0 +1,179 @@
+//! Inversion on the embedded world model: the engine must make images the
+//! model (and, more tellingly, the independently trained judge) reads as the
+//! prompt; a seed must reproduce an image exactly; micro-batching must not
+//! change the result; the CLI keeps its interface, writes its settings into
+//! the PNG and reproduces an image from them; bad input gets one line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::tensor::Device;
+use cliplens::clip::Clip;
+use cliplens::invert::bench::{self, Grader};
+use cliplens::invert::output::record_from_png;
+use cliplens::invert::target::prompt_target;
+use cliplens::invert::{InvertSettings, Preset, invert};
+use cliplens::native::read_model;
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+fn load(name: &str, device: &Device) -> Clip {
+    Clip::load(&read_model(&models_dir().join(name)).unwrap(), device).unwrap()
+}
+
+fn cliplens() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cliplens"))
+}
+
+fn quick(seed: u64) -> InvertSettings {
+    InvertSettings { seed, preview_every: 0, ..Preset::Quick.settings() }
+}
+
+#[test]
+fn an_inversion_shows_the_prompt_to_the_judge() {
+    let device = Device::flex();
+    let model = load("world-clip", &device);
+    let judge = load("world-judge", &device);
+    let prompts = bench::held_out_prompts(6);
+    let grader = Grader::new(&judge);
+    let grader = pollster::block_on(grader).unwrap();
+    let mut correct = 0;
+    for prompt in &prompts {
+        let target = pollster::block_on(prompt_target(&model, std::slice::from_ref(&prompt.text))).unwrap();
+        let mut previews = 0;
+        let result = pollster::block_on(invert(&model, &target, InvertSettings { preview_every: 20, ..quick(1) }, |_, p| {
+            previews += usize::from(p.is_some());
+            true
+        }))
+        .unwrap();
+        assert_eq!(result.steps_done, quick(1).steps);
+        assert_eq!(previews, quick(1).steps / 20);
+        let first = result.curve[0];
+        let last = *result.curve.last().unwrap();
+        assert!(last > first + 0.2, "{}: similarity {first} -> {last}", prompt.text);
+        let judged = pollster::block_on(judge.embed_images(std::slice::from_ref(&result.image))).unwrap().remove(0);
+        correct += usize::from(grader.correct(&judged, prompt));
+    }
+    assert!(correct >= 4, "the judge read only {correct} of {} quick inversions right", prompts.len());
+}
+
+#[test]
+fn a_seed_reproduces_the_image_and_micro_batches_do_not_matter() {
+    let device = Device::flex();
+    let model = load("world-clip", &device);
+    let target = pollster::block_on(prompt_target(&model, &["a photo of two green figures".to_string()])).unwrap();
+    let settings = InvertSettings { steps: 12, ..quick(5) };
+    let run = |s: InvertSettings| pollster::block_on(invert(&model, &target, s, |_, _| true)).unwrap();
+    let a = run(settings.clone());
+    let b = run(settings.clone());
+    assert_eq!(a.image.pixels, b.image.pixels, "same seed, same image");
+    let other = run(InvertSettings { seed: 6, ..settings.clone() });
+    assert_ne!(a.image.pixels, other.image.pixels, "another seed, another image");
+    let chunked = run(InvertSettings { micro_batch: 3, ..settings });
+    let worst = a.image.pixels.iter().zip(&chunked.image.pixels).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+    assert!(worst <= 2, "micro-batches changed a pixel by {worst}/255");
+}
+
+#[test]
+fn stopping_early_keeps_the_image_so_far() {
+    let device = Device::flex();
+    let model = load("world-clip", &device);
+    let target = pollster::block_on(prompt_target(&model, &["a photo of a star".to_string()])).unwrap();
+    let result = pollster::block_on(invert(&model, &target, quick(2), |r, _| r.step < 5)).unwrap();
+    assert!(result.stopped);
+    assert_eq!(result.steps_done, 5);
+    assert_eq!(result.curve.len(), 5);
+    assert_eq!(result.image.width, 64);
+}
+
+#[test]
+fn cli_writes_a_png_that_reproduces_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("first.png");
+    let model = models_dir().join("world-clip");
+    let run = |args: &[&str]| {
+        let o = cliplens().args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let m = model.to_str().unwrap();
+    let report = run(&[
+        "invert", "--model", m, "--prompt", "a photo of a blue square + 0.5*a photo of a figure at night - a photo of a figure on a beach",
+        "--preset", "quick", "--steps", "15", "--seed", "3", "--out", out.to_str().unwrap(), "--json",
+    ]);
+    let similarity = report["similarity"].as_f64().unwrap();
+    assert!(similarity > 0.0 && similarity <= 1.0, "{report}");
+    assert_eq!(report["steps_done"], 15);
+    assert_eq!(report["settings"]["steps"], 15);
+    assert_eq!(report["settings"]["seed"], 3);
+    assert_eq!(report["target"].as_array().unwrap().len(), 3);
+    assert_eq!(report["target"][2]["weight"], -1.0);
+    assert!(report["curve"].as_array().unwrap().len() == 15 && report["seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);
+    let bytes = std::fs::read(&out).unwrap();
+    let record = record_from_png(&bytes, "first.png").unwrap();
+    assert_eq!(record.settings.steps, 15);
+    assert_eq!(record.description, "a photo of a blue square + 0.5*a photo of a figure at night - a photo of a figure on a beach");
+
+    // The PNG's own settings and prompts give the same image again.
+    let again = dir.path().join("again.png");
+    run(&["invert", "--model", m, "--settings", out.to_str().unwrap(), "--out", again.to_str().unwrap(), "--json"]);
+    let pixels = |p: &Path| cliplens::preprocess::decode_image(&std::fs::read(p).unwrap(), "png").unwrap().pixels;
+    assert_eq!(pixels(&out), pixels(&again));
+}
+
+#[test]
+fn cli_explains_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    let model = models_dir().join("world-clip");
+    let m = model.to_str().unwrap();
+    let wrong_dims = dir.path().join("vector.json");
+    std::fs::write(&wrong_dims, "[1.0, 2.0, 3.0]").unwrap();
+    let not_json = dir.path().join("settings.json");
+    std::fs::write(&not_json, "{\"steps\": \"many\"}").unwrap();
+    let o = out.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--prompt", "   "], "is empty"),
+        (vec!["--prompt", "a cat + + a dog"], "empty part"),
+        (vec![], "give a --prompt"),
+        (vec!["--prompt", "a star", "--views", "0"], "views must be between"),
+        (vec!["--prompt", "a star", "--preset", "fastest"], "unknown preset"),
+        (vec!["--prompt", "a star", "--parameterization", "wavelet"], "unknown `wavelet`"),
+        (vec!["--target-embedding", wrong_dims.to_str().unwrap()], "3 dimensions but the model embeds in 48"),
+        (vec!["--prompt", "a star", "--settings", not_json.to_str().unwrap()], "is not a settings file"),
+        (vec!["--target-image", "tests/fixtures/images/not_an_image.png"], "is not an image"),
+    ];
+    for (extra, expect) in cases {
+        let mut args = vec!["invert", "--model", m, "--out", o];
+        args.extend(&extra);
+        let run = cliplens().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{extra:?} succeeded");
+        assert!(stderr.contains(expect), "{extra:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{extra:?}: {stderr}");
+    }
+    assert!(!out.exists(), "no PNG for a failed run");
+}
+
+#[test]
+fn inversion_runs_on_wgpu_too() {
+    if std::env::var_os("CLIPLENS_SKIP_WGPU").is_some() {
+        return;
+    }
+    let device = cliplens::native::device(cliplens::native::Backend::Wgpu).unwrap();
+    let model = load("world-clip", &device);
+    let target = pollster::block_on(prompt_target(&model, &["a photo of a red figure".to_string()])).unwrap();
+    let result = pollster::block_on(invert(&model, &target, InvertSettings { steps: 30, ..quick(4) }, |_, _| true)).unwrap();
+    let (first, last) = (result.curve[0], *result.curve.last().unwrap());
+    assert!(last > first + 0.2, "wgpu: similarity {first} -> {last}");
+    // The same run on the CPU ends at about the same similarity.
+    let cpu = load("world-clip", &Device::flex());
+    let cpu_target = pollster::block_on(prompt_target(&cpu, &["a photo of a red figure".to_string()])).unwrap();
+    let on_cpu = pollster::block_on(invert(&cpu, &cpu_target, InvertSettings { steps: 30, ..quick(4) }, |_, _| true)).unwrap();
+    assert!((on_cpu.similarity - result.similarity).abs() < 0.05, "cpu {} vs wgpu {}", on_cpu.similarity, result.similarity);
+}
