@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::invert::InvertSettings;
+use crate::invert::output::InversionRecord;
+
 /// The browser Cache Storage bucket for model files: the worker fills it, the
 /// page's "delete cached models" control removes it.
 pub const MODEL_CACHE: &str = "cliplens-models-v1";
@@ -30,6 +33,14 @@ pub enum ToWorker {
     EmbedTexts { job: JobId, texts: Vec<String> },
     /// Decode and embed images (the files travel beside the message).
     EmbedImages { job: JobId, names: Vec<String> },
+    /// Invert with the loaded model: optimize an image towards `prompt` (an
+    /// expression of weighted prompts; may be empty when images are given)
+    /// plus the images named in `target_images` (their files travel beside
+    /// the message), with `settings`.
+    Invert { job: JobId, prompt: String, target_images: Vec<String>, settings: InvertSettings },
+    /// Hold a running inversion between steps, and let it go on.
+    Pause { job: JobId },
+    Resume { job: JobId },
     /// Stop a running or queued job; results sent so far stay valid.
     Cancel { job: JobId },
 }
@@ -47,6 +58,25 @@ pub enum FromWorker {
     TextsEmbedded { job: JobId, texts: Vec<ItemResult> },
     /// One image's result, sent as soon as it is known.
     ImageEmbedded { job: JobId, index: usize, result: ItemResult, thumbnail: Option<Thumbnail> },
+    /// An inversion step: the mean similarity of its augmented views.
+    InvertStep { job: JobId, step: usize, steps: usize, similarity: f32, resolution: usize },
+    /// The inversion holds (paused: true) or goes on again, after `step` steps.
+    InvertHeld { job: JobId, paused: bool, step: usize },
+    /// The inversion saw its Cancel: it stops after the step in progress,
+    /// and its image so far follows as `Inverted`.
+    InvertStopped { job: JobId },
+    /// The image as it stands after `step`.
+    InvertPreview { job: JobId, step: usize, image: Thumbnail },
+    /// The final (or, when cancelled, the last) image as a PNG carrying `record`.
+    Inverted {
+        job: JobId,
+        #[serde(with = "serde_bytes")]
+        png: Vec<u8>,
+        image: Thumbnail,
+        record: InversionRecord,
+        /// Prompts that lost tokens to the context length.
+        warnings: Vec<String>,
+    },
     /// The job ended: completely, or early because it was cancelled.
     Finished { job: JobId, cancelled: bool },
     /// The job could not run at all (no model, unusable weights...).
@@ -119,5 +149,6 @@ pub struct ItemResult {
 pub struct Thumbnail {
     pub width: usize,
     pub height: usize,
+    #[serde(with = "serde_bytes")]
     pub rgb: Vec<u8>,
 }

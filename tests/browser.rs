@@ -135,7 +135,22 @@ fn web_app_in_chromium() {
         "cliplens/no-weights": {"dir": no_weights},
     });
 
+    // An inversion the studio must match: the CLI's similarity for the same settings.
+    let invert_prompt = "a photo of a red circle at the top";
+    let (invert_steps, invert_seed) = (20, 7);
+    let invert_png = work.path().join("invert.png");
+    let out = Command::new(cliplens)
+        .args(["invert", "--json", "--preset", "quick", "--prompt", invert_prompt, "--model"])
+        .arg(&model)
+        .args(["--steps", &invert_steps.to_string(), "--seed", &invert_seed.to_string(), "--out"])
+        .arg(&invert_png)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cliplens invert: {}", String::from_utf8_lossy(&out.stderr));
+    let invert_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
     let plan = serde_json::json!({
+        "invert": {"prompt": invert_prompt, "preset": "quick", "steps": invert_steps, "seed": invert_seed, "cli": invert_cli},
         "hub": hub,
         "chromium": CHROMIUM,
         "dist": dist,

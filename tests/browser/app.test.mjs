@@ -181,6 +181,7 @@ async function crashChecks(page, mode) {
   const tag = `[${mode}] worker crash:`;
   const worker = page.workers().find((w) => /worker/.test(w.url()));
   if (!check(Boolean(worker), `${tag} the compute worker is visible to the test`)) return;
+  await page.click('nav a[href="#embed"]');
   await page.fill('#prompts', plan.prompts.join('\n'));
   await page.click('#compare');
   await page.click('#clear');
@@ -195,6 +196,114 @@ async function crashChecks(page, mode) {
   const counts = await waitForCounts(page, plan.images.length + plan.bad.length, 300_000);
   check(counts.includes(`${plan.images.length} embedded, ${plan.bad.length} could not`), `${tag} the batch was redone: "${counts}"`);
   checkAgainstCli(await readTable(page), tag);
+}
+
+/** The record a CLIP Lens PNG carries (iTXt `cliplens:inversion`, uncompressed), or null. */
+function pngRecord(bytes) {
+  if (bytes.subarray(0, 8).toString('latin1') !== '\x89PNG\r\n\x1a\n') return null;
+  for (let at = 8; at + 8 <= bytes.length;) {
+    const length = bytes.readUInt32BE(at);
+    const type = bytes.subarray(at + 4, at + 8).toString('latin1');
+    const data = bytes.subarray(at + 8, at + 8 + length);
+    if (type === 'iTXt') {
+      const keyEnd = data.indexOf(0);
+      if (data.subarray(0, keyEnd).toString('latin1') === 'cliplens:inversion') {
+        // keyword \0, compression flag, method, language \0, translated keyword \0, text
+        let i = keyEnd + 3;
+        i = data.indexOf(0, i) + 1;
+        i = data.indexOf(0, i) + 1;
+        return JSON.parse(data.subarray(i).toString('utf8'));
+      }
+    }
+    at += 12 + length;
+  }
+  return null;
+}
+
+const studioStatus = (page) => page.textContent('#invert-status');
+const stepOf = async (page) => Number((await studioStatus(page)).match(/step (\d+) of/)?.[1] ?? -1);
+
+/**
+ * The Inversion studio on the embedded model: a run streams previews and a
+ * curve and ends at the CLI's similarity for the same settings; its PNG
+ * downloads with the settings inside; Pause holds it; Cancel stops it within
+ * a second; the gallery survives a reload.
+ */
+async function invertChecks(page, base, mode) {
+  const tag = `[${mode}] invert:`;
+  const want = plan.invert;
+  await page.goto(`${base}#invert`);
+  await statusMatches(page, /world-clip: int8/);
+  await page.fill('#invert-prompt', want.prompt);
+  await page.selectOption('#invert-preset', want.preset);
+  await page.fill('#invert-seed', String(want.seed));
+  await page.dispatchEvent('#invert-seed', 'change');
+  await page.click('.advanced summary');
+  await page.fill('#invert-steps', String(want.steps));
+  await page.dispatchEvent('#invert-steps', 'change');
+  await page.evaluate(() => {
+    window.previewSources = new Set();
+    new MutationObserver(() => {
+      const img = document.querySelector('#invert-preview');
+      if (img && !/done|cancelled/.test(document.querySelector('#invert-status')?.textContent ?? '')) window.previewSources.add(img.src);
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
+  });
+  const t0 = Date.now();
+  await page.click('#invert-start');
+  await page.waitForFunction(() => /done:|could not/.test(document.querySelector('#invert-status')?.textContent ?? ''), null, { timeout: 600_000 });
+  const status = await studioStatus(page);
+  const seconds = (Date.now() - t0) / 1000;
+  const similarity = Number(status.match(/done: similarity ([\d.-]+)/)?.[1]);
+  check(Number.isFinite(similarity) && Math.abs(similarity - want.cli.similarity) < 0.03,
+    `${tag} ${want.steps} steps in ${seconds.toFixed(1)} s, similarity ${similarity} vs the CLI's ${want.cli.similarity.toFixed(4)} (limit 0.03): "${status}"`);
+  const previews = await page.evaluate(() => window.previewSources.size);
+  check(previews >= 2, `${tag} ${previews} live previews before the end`);
+  const points = await page.getAttribute('#invert-curve polyline', 'points');
+  check(points.trim().split(/\s+/).length === want.steps, `${tag} the curve has a point per step`);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('.gallery .item:first-child .download')]);
+  const png = fs.readFileSync(await download.path());
+  const record = pngRecord(png);
+  check(record && record.settings.steps === want.steps && record.settings.seed === want.seed && record.description === want.prompt
+    && Math.abs(record.similarity - similarity) < 1e-3 && download.suggestedFilename().endsWith('.png'),
+    `${tag} the PNG (${png.length} bytes, "${download.suggestedFilename()}") carries its settings and similarity`);
+
+  // Pause holds the job between steps; Resume lets it go on.
+  await page.fill('#invert-steps', '5000');
+  await page.dispatchEvent('#invert-steps', 'change');
+  await page.click('#invert-start');
+  await page.waitForFunction(() => Number(document.querySelector('#invert-status')?.textContent.match(/step (\d+) of/)?.[1]) >= 3, null, { timeout: 120_000 });
+  await page.click('#invert-pause');
+  await page.waitForFunction(() => /· paused/.test(document.querySelector('#invert-status')?.textContent ?? ''), null, { timeout: 60_000 });
+  const held = await stepOf(page);
+  await page.waitForTimeout(2000);
+  const stillHeld = await stepOf(page);
+  await page.click('#invert-pause');
+  await page.waitForFunction((n) => Number(document.querySelector('#invert-status')?.textContent.match(/step (\d+) of/)?.[1]) > n, stillHeld, { timeout: 60_000 });
+  check(held === stillHeld, `${tag} paused at step ${held} (still ${stillHeld} 2 s later), resumed after`);
+
+  // Cancel: the job stops within a second and its image so far joins the gallery.
+  const before = await page.$$eval('.gallery .item', (items) => items.length);
+  const t1 = Date.now();
+  await page.click('#invert-cancel');
+  await page.waitForFunction(() => /cancelled/.test(document.querySelector('#invert-status')?.textContent ?? ''), null, { timeout: 30_000 });
+  const stopMs = Date.now() - t1;
+  await page.waitForFunction((n) => document.querySelectorAll('.gallery .item').length === n, before + 1, { timeout: 60_000 });
+  const stopped = await studioStatus(page);
+  check(/cancelled after \d+ steps; the image so far is in the gallery/.test(stopped), `${tag} "${stopped}"`);
+  check(stopMs < 1000, `${tag} cancelled in ${stopMs} ms (limit 1000); the image so far joined the gallery`);
+  const after = before + 1;
+
+  // Side by side: two results and the settings they differ in.
+  await page.check('.gallery .item:nth-child(1) .compare');
+  await page.check('.gallery .item:nth-child(2) .compare');
+  const rows = await page.$$eval('#invert-compare tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  check(rows.some((r) => r.startsWith('steps')), `${tag} the comparison lists the settings that differ: ${rows.join(' | ')}`);
+
+  // The gallery is kept in this browser.
+  await page.reload();
+  await page.waitForFunction((n) => document.querySelectorAll('.gallery .item').length === n, after, { timeout: 60_000 });
+  check(true, `${tag} the gallery (${after} results) is still there after a reload`);
 }
 
 async function runMode(mode, base) {
@@ -276,6 +385,7 @@ async function runMode(mode, base) {
     check(true, `[${mode}] after a reload the model comes from the cache`);
 
     if (mode === plan.modes[0]) await hubChecks(page, base, mode, requests);
+    await invertChecks(page, base, mode);
     if (mode === 'webgpu') await crashChecks(page, mode);
   } catch (e) {
     check(false, `[${mode}] ${e.message.split('\n')[0]}`);
@@ -286,7 +396,8 @@ async function runMode(mode, base) {
   } finally {
     // Privacy: every request stays on this server, is a plain GET of an app or model file, and carries nothing.
     const origin = new URL(base).origin;
-    const offsite = requests.filter((r) => !r.url.startsWith(origin + '/'));
+    // blob: URLs name bytes already in this page (the gallery's images), not the network.
+    const offsite = requests.filter((r) => !r.url.startsWith(origin + '/') && !r.url.startsWith(`blob:${origin}/`));
     const withBody = requests.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0));
     const allowed = /^\/(|index\.html|boot\.js|app\.js|app_bg\.wasm|worker_loader\.js|worker\.js|worker_bg\.wasm|[\w.-]+\.css|favicon\.svg|models\/[\w./-]+|hub\/cliplens\/[\w.-]+\/resolve\/main\/[\w.-]+)$/;
     const unexpected = requests.filter((r) => r.url.startsWith(origin + '/') && !allowed.test(new URL(r.url).pathname));

@@ -4,6 +4,8 @@
 use std::cell::{Cell, RefCell};
 
 use cliplens::hub::{DEFAULT_HUB, HubModel};
+use cliplens::invert::InvertSettings;
+use cliplens::invert::output::InversionRecord;
 use cliplens::protocol::{BackendInfo, FromWorker, ItemResult, JobId, ModelInfo, Progress, ToWorker};
 use js_sys::{Array, Object, Reflect};
 use leptos::prelude::*;
@@ -31,6 +33,39 @@ pub enum JobKind {
     LoadModel,
     EmbedTexts,
     EmbedImages,
+    Invert,
+}
+
+/// The inversion in progress (or the last one), as the studio shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveInversion {
+    pub job: JobId,
+    pub steps: usize,
+    /// Similarity of each step's augmented views.
+    pub curve: Vec<f32>,
+    pub resolution: usize,
+    /// `data:` URL of the latest preview.
+    pub preview: Option<String>,
+    pub paused: bool,
+    /// The worker holds the job (it answers a pause between steps).
+    pub held: bool,
+    /// Still running (not finished, cancelled or failed).
+    pub running: bool,
+    pub started_ms: f64,
+    /// Time spent paused, left out of speed and ETA.
+    pub paused_ms: f64,
+    pub paused_since: Option<f64>,
+    /// How it ended, when it did: a message for the status line.
+    pub outcome: Option<String>,
+}
+
+/// A finished inversion kept in this browser (its PNG in Cache Storage).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalleryItem {
+    pub id: String,
+    pub record: InversionRecord,
+    /// A `blob:` URL of the PNG, for showing and downloading.
+    pub url: String,
 }
 
 /// What is running now, for the progress bar.
@@ -64,6 +99,9 @@ pub struct AppState {
     /// The choice of the model now loaded: the list returns to it when
     /// another choice fails to load.
     loaded_choice: RwSignal<String>,
+    pub inversion: RwSignal<Option<LiveInversion>>,
+    /// Finished inversions, newest first.
+    pub gallery: RwSignal<Vec<GalleryItem>>,
 }
 
 /// Restarts after crashes before the page gives up (a crash loop helps no one).
@@ -104,6 +142,8 @@ impl AppState {
             notice: RwSignal::new(None),
             hub_models: RwSignal::new(crate::files::remembered_hub_models()),
             loaded_choice: RwSignal::new(String::new()),
+            inversion: RwSignal::new(None),
+            gallery: RwSignal::new(Vec::new()),
         }
     }
 
@@ -146,6 +186,7 @@ impl AppState {
         WAITING.with_borrow_mut(Vec::clear);
         IMAGE_JOBS.with_borrow_mut(Vec::clear);
         self.running.set(Vec::new());
+        self.end_inversion(Some(format!("stopped: the compute worker stopped ({message})")));
         let restarts = RESTARTS.get() + 1;
         RESTARTS.set(restarts);
         if restarts > MAX_RESTARTS {
@@ -242,6 +283,65 @@ impl AppState {
         let job = self.new_job(JobKind::LoadModel, "loading the picked model");
         let (names, files) = files.into_iter().unzip();
         self.send(ToWorker::LoadFiles { job, names }, files);
+    }
+
+    /// Starts an inversion with the loaded model (the target images travel as files).
+    pub fn start_inversion(self, prompt: String, target_images: Vec<(String, File)>, settings: InvertSettings) {
+        if let Some(live) = self.inversion.get_untracked().filter(|l| l.running) {
+            self.cancel(live.job);
+        }
+        let job = self.new_job(JobKind::Invert, "inverting");
+        let now = js_sys::Date::now();
+        self.inversion.set(Some(LiveInversion {
+            job,
+            steps: settings.steps,
+            curve: Vec::new(),
+            resolution: 0,
+            preview: None,
+            paused: false,
+            held: false,
+            running: true,
+            started_ms: now,
+            paused_ms: 0.0,
+            paused_since: None,
+            outcome: None,
+        }));
+        let (names, files) = target_images.into_iter().unzip();
+        self.send(ToWorker::Invert { job, prompt, target_images: names, settings }, files);
+    }
+
+    /// Pauses the running inversion, or lets it go on.
+    pub fn toggle_pause(self) {
+        let Some(live) = self.inversion.get_untracked().filter(|l| l.running) else { return };
+        let now = js_sys::Date::now();
+        if live.paused {
+            self.send(ToWorker::Resume { job: live.job }, Vec::new());
+        } else {
+            self.send(ToWorker::Pause { job: live.job }, Vec::new());
+        }
+        self.inversion.update(|l| {
+            if let Some(l) = l {
+                if let Some(since) = l.paused_since.take() {
+                    l.paused_ms += now - since;
+                } else {
+                    l.paused_since = Some(now);
+                }
+                l.paused = !l.paused;
+            }
+        });
+    }
+
+    fn end_inversion(self, outcome: Option<String>) {
+        self.inversion.update(|l| {
+            if let Some(l) = l.as_mut().filter(|l| l.running) {
+                l.running = false;
+                l.paused = false;
+                l.held = false;
+                if outcome.is_some() {
+                    l.outcome = outcome;
+                }
+            }
+        });
     }
 
     pub fn embed_texts(self, texts: Vec<String>) {
@@ -412,13 +512,68 @@ impl AppState {
                     self.flush_rows_soon();
                 }
             }
+            FromWorker::InvertStep { job, step, steps, similarity, resolution } => self.inversion.update(|l| {
+                if let Some(l) = l.as_mut().filter(|l| l.job == job) {
+                    l.curve.truncate(step.saturating_sub(1));
+                    l.curve.push(similarity);
+                    l.steps = steps;
+                    l.resolution = resolution;
+                }
+            }),
+            FromWorker::InvertHeld { job, paused, .. } => self.inversion.update(|l| {
+                if let Some(l) = l.as_mut().filter(|l| l.job == job) {
+                    l.held = paused;
+                }
+            }),
+            FromWorker::InvertStopped { job } => {
+                if self.inversion.get_untracked().is_some_and(|l| l.job == job) {
+                    self.end_inversion(Some("cancelled; the image so far is on its way to the gallery".into()));
+                }
+            }
+            FromWorker::InvertPreview { job, image, .. } => {
+                let url = crate::files::thumbnail_url(&image);
+                self.inversion.update(|l| {
+                    if let Some(l) = l.as_mut().filter(|l| l.job == job) {
+                        l.preview = url;
+                    }
+                });
+            }
+            FromWorker::Inverted { job, png, image, record, warnings } => {
+                let url = crate::files::thumbnail_url(&image);
+                let outcome = if record.stopped {
+                    format!("cancelled after {} steps; the image so far is in the gallery", record.steps_done)
+                } else {
+                    format!("done: similarity {:.4} after {} steps in {:.1} s", record.similarity, record.steps_done, record.seconds)
+                };
+                let outcome = warnings.into_iter().fold(outcome, |text, w| format!("{text}; warning: {w}"));
+                self.inversion.update(|l| {
+                    if let Some(l) = l.as_mut().filter(|l| l.job == job) {
+                        l.preview = url;
+                        l.outcome = Some(outcome);
+                    }
+                });
+                crate::gallery::add(self, png, record);
+            }
             FromWorker::Finished { job, cancelled } => {
                 if cancelled {
                     self.mark_cancelled(job);
                 }
+                if self.inversion.get_untracked().is_some_and(|l| l.job == job) {
+                    self.end_inversion(None);
+                }
                 self.finish(job)
             }
             FromWorker::Failed { job, message } => {
+                if self.inversion.get_untracked().is_some_and(|l| l.job == job) {
+                    self.end_inversion(None);
+                    self.inversion.update(|l| {
+                        if let Some(l) = l {
+                            l.outcome = Some(format!("could not invert: {message}"));
+                        }
+                    });
+                    self.finish(job);
+                    return;
+                }
                 let was_model = self.running.get_untracked().iter().any(|r| r.job == job && r.kind == JobKind::LoadModel);
                 if was_model {
                     self.model_error.set(Some(message));

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::embed::EmbedPage;
+use crate::invert::InvertPage;
 use crate::files;
 use crate::link::{AppState, HUB_CHOICE, Running};
 
@@ -63,6 +64,7 @@ pub fn App() -> impl IntoView {
     state.start_worker();
     let first_model = query_param("model").unwrap_or_else(|| DEFAULT_MODEL.to_string());
     state.load_choice(&first_model);
+    crate::gallery::load(state);
 
     let page = RwSignal::new(Page::from_hash());
     let on_hash = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || page.set(Page::from_hash()));
@@ -85,6 +87,7 @@ pub fn App() -> impl IntoView {
         <main>
             {move || match page.get() {
                 Page::Embed => view! { <ModelManager/> <EmbedPage/> }.into_any(),
+                Page::Invert => view! { <ModelManager/> <InvertPage/> }.into_any(),
                 Page::About => view! { <About/> }.into_any(),
                 other => view! { <Coming title=other.title()/> }.into_any(),
             }}
@@ -279,7 +282,7 @@ fn Coming(title: &'static str) -> impl IntoView {
     view! {
         <section class="coming">
             <h2>{title}</h2>
-            <p>"This study is coming. Embed & compare works today, with the same model and the same privacy."</p>
+            <p>"This study is coming. Embed & compare and Invert work today, with the same model and the same privacy."</p>
         </section>
     }
 }
@@ -295,7 +298,8 @@ fn About() -> impl IntoView {
                 <li>"Only when you ask for a Hugging Face model does your browser contact huggingface.co, to download that model's public files (a plain GET, nothing of yours in it). The weights are quantized to int8 on this page and kept in this browser's cache."</li>
                 <li>"A model folder you pick is read from your disk; nothing is cached or sent."</li>
                 <li>"No analytics, no fonts or scripts from elsewhere. A Content-Security-Policy lets the page connect only to its own origin and the Hugging Face Hub."</li>
-                <li>"Exports (CSV, JSON) are made on the page and saved by your browser's download."</li>
+                <li>"Inversions run in the same worker. Finished ones stay in this browser's storage (the gallery) until you delete them; a PNG you download carries its prompt and settings in its metadata, nothing else."</li>
+                <li>"Exports (CSV, JSON, PNG) are made on the page and saved by your browser's download."</li>
             </ul>
             <p>"The embedded models were trained by CLIP Lens on a synthetic world with biases planted on purpose; see " <code>"models/world-clip/CARD.md"</code> "."</p>
         </section>

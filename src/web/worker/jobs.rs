@@ -21,11 +21,11 @@ const IMAGE_CHUNK: usize = 16;
 /// Longest side of the previews sent to the page.
 const THUMBNAIL_SIDE: usize = 64;
 
-fn progress(job: JobId, stage: impl Into<String>, done: u64, total: u64, unit: &str) {
+pub fn progress(job: JobId, stage: impl Into<String>, done: u64, total: u64, unit: &str) {
     post(&FromWorker::Progress { job, progress: Progress { stage: stage.into(), done, total, unit: unit.into() } });
 }
 
-fn loaded_clip() -> Result<Rc<Clip>, String> {
+pub fn loaded_clip() -> Result<Rc<Clip>, String> {
     STATE.with_borrow(|s| s.clip.clone()).ok_or_else(|| "no model is loaded yet".to_string())
 }
 

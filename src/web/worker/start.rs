@@ -14,16 +14,19 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DedicatedWorkerGlobalScope, File, MessageEvent};
 
-use crate::jobs;
+use crate::{invert, jobs};
 
 /// Everything the worker keeps between messages.
 #[derive(Default)]
 pub struct State {
     pub device: Option<Device>,
     pub clip: Option<Rc<Clip>>,
+    /// `"webgpu"` or `"cpu"`, once the device is chosen.
+    pub backend_kind: String,
     queue: VecDeque<(ToWorker, Vec<File>)>,
     running: bool,
     cancelled: HashSet<JobId>,
+    paused: HashSet<JobId>,
 }
 
 thread_local! {
@@ -42,6 +45,10 @@ pub fn post(message: &FromWorker) {
 
 pub fn is_cancelled(job: JobId) -> bool {
     STATE.with_borrow(|s| s.cancelled.contains(&job))
+}
+
+pub fn is_paused(job: JobId) -> bool {
+    STATE.with_borrow(|s| s.paused.contains(&job))
 }
 
 pub fn start() {
@@ -81,6 +88,12 @@ fn receive(data: JsValue) {
                 post(&FromWorker::Finished { job, cancelled: true });
             }
         }
+        ToWorker::Pause { job } => STATE.with_borrow_mut(|s| {
+            s.paused.insert(job);
+        }),
+        ToWorker::Resume { job } => STATE.with_borrow_mut(|s| {
+            s.paused.remove(&job);
+        }),
         other => {
             let start_runner = STATE.with_borrow_mut(|s| {
                 s.queue.push_back((other, files));
@@ -101,6 +114,9 @@ fn job_of(message: &ToWorker) -> Option<JobId> {
         | ToWorker::LoadFiles { job, .. }
         | ToWorker::EmbedTexts { job, .. }
         | ToWorker::EmbedImages { job, .. }
+        | ToWorker::Invert { job, .. }
+        | ToWorker::Pause { job }
+        | ToWorker::Resume { job }
         | ToWorker::Cancel { job } => Some(*job),
     }
 }
@@ -123,19 +139,28 @@ async fn run_queue() {
             ToWorker::LoadFiles { job, names } => jobs::load_files(job, &names, &files).await,
             ToWorker::EmbedTexts { job, texts } => jobs::embed_texts(job, &texts).await,
             ToWorker::EmbedImages { job, names } => jobs::embed_images(job, &names, &files).await,
-            ToWorker::Init { .. } | ToWorker::Cancel { .. } => Ok(()),
+            ToWorker::Invert { job, prompt, target_images, settings } => {
+                invert::invert(job, &prompt, &target_images, &files, settings).await
+            }
+            ToWorker::Init { .. } | ToWorker::Cancel { .. } | ToWorker::Pause { .. } | ToWorker::Resume { .. } => Ok(()),
         };
         match outcome {
             Ok(()) => post(&FromWorker::Finished { job, cancelled: is_cancelled(job) }),
             Err(message) => post(&FromWorker::Failed { job, message }),
         }
-        STATE.with_borrow_mut(|s| s.cancelled.remove(&job));
+        STATE.with_borrow_mut(|s| {
+            s.cancelled.remove(&job);
+            s.paused.remove(&job);
+        });
     }
 }
 
 async fn init(prefer_gpu: bool) {
     let (device, backend) = choose_device(prefer_gpu).await;
-    STATE.with_borrow_mut(|s| s.device = Some(device));
+    STATE.with_borrow_mut(|s| {
+        s.device = Some(device);
+        s.backend_kind = backend.kind.clone();
+    });
     post(&FromWorker::Ready { backend });
 }
 

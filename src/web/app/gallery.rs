@@ -1,0 +1,137 @@
+//! Finished inversions kept in this browser: each PNG (which carries its own
+//! model, target and settings in its metadata) in Cache Storage, their order
+//! in `localStorage`. Nothing leaves the page.
+
+use cliplens::invert::output::{InversionRecord, record_from_png};
+use js_sys::{Array, Uint8Array};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, Response};
+
+use crate::link::{AppState, GalleryItem};
+
+const GALLERY_CACHE: &str = "cliplens-gallery-v1";
+/// `localStorage` key of the gallery's ids, newest first.
+const INDEX_KEY: &str = "cliplens-gallery";
+/// Oldest results beyond this many are dropped.
+const LIMIT: usize = 60;
+
+fn cache_key(id: &str) -> String {
+    format!("gallery/{id}.png")
+}
+
+async fn open_cache() -> Option<Cache> {
+    let caches = web_sys::window()?.caches().ok()?;
+    JsFuture::from(caches.open(GALLERY_CACHE)).await.ok()?.dyn_into().ok()
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn read_index() -> Vec<String> {
+    local_storage()
+        .and_then(|s| s.get_item(INDEX_KEY).ok().flatten())
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn write_index(ids: &[String]) {
+    if let Some(s) = local_storage() {
+        let _ = s.set_item(INDEX_KEY, &serde_json::to_string(ids).unwrap_or_default());
+    }
+}
+
+/// A `blob:` URL for PNG bytes (made on the page; the bytes stay here).
+pub fn png_url(png: &[u8]) -> Option<String> {
+    let array = Uint8Array::from(png);
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("image/png");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&Array::of1(&array), &options).ok()?;
+    web_sys::Url::create_object_url_with_blob(&blob).ok()
+}
+
+/// Keeps a new result: shown at once, stored in the background.
+pub fn add(state: AppState, png: Vec<u8>, record: InversionRecord) {
+    let id = format!("{}", js_sys::Date::now() as u64);
+    let Some(url) = png_url(&png) else {
+        state.notice.set(Some("the browser could not show the result image".into()));
+        return;
+    };
+    let mut ids = read_index();
+    ids.retain(|x| *x != id);
+    ids.insert(0, id.clone());
+    let dropped: Vec<String> = ids.split_off(ids.len().min(LIMIT));
+    write_index(&ids);
+    state.gallery.update(|g| {
+        g.insert(0, GalleryItem { id: id.clone(), record, url });
+        g.retain(|item| !dropped.contains(&item.id));
+    });
+    leptos::task::spawn_local(async move {
+        let Some(cache) = open_cache().await else { return };
+        let mut bytes = png;
+        if let Ok(response) = Response::new_with_opt_u8_array(Some(&mut bytes)) {
+            let _ = JsFuture::from(cache.put_with_str(&cache_key(&id), &response)).await;
+        }
+        for old in dropped {
+            let _ = JsFuture::from(cache.delete_with_str(&cache_key(&old))).await;
+        }
+    });
+}
+
+/// Reads the stored gallery (at start-up).
+pub fn load(state: AppState) {
+    leptos::task::spawn_local(async move {
+        let Some(cache) = open_cache().await else { return };
+        let mut items = Vec::new();
+        let mut kept = Vec::new();
+        for id in read_index() {
+            let Some(bytes) = cached(&cache, &cache_key(&id)).await else { continue };
+            let (Ok(record), Some(url)) = (record_from_png(&bytes, &id), png_url(&bytes)) else { continue };
+            kept.push(id.clone());
+            items.push(GalleryItem { id, record, url });
+        }
+        write_index(&kept);
+        // Results that arrived while loading come first.
+        state.gallery.update(|g| {
+            let fresh: Vec<String> = g.iter().map(|i| i.id.clone()).collect();
+            g.extend(items.into_iter().filter(|i| !fresh.contains(&i.id)));
+        });
+    });
+}
+
+async fn cached(cache: &Cache, key: &str) -> Option<Vec<u8>> {
+    let hit = JsFuture::from(cache.match_with_str(key)).await.ok()?;
+    let response: Response = hit.dyn_into().ok()?;
+    let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
+}
+
+pub fn remove(state: AppState, id: &str) {
+    let mut ids = read_index();
+    ids.retain(|x| x != id);
+    write_index(&ids);
+    state.gallery.update(|g| {
+        if let Some(item) = g.iter().find(|i| i.id == id) {
+            let _ = web_sys::Url::revoke_object_url(&item.url);
+        }
+        g.retain(|i| i.id != id);
+    });
+    let key = cache_key(id);
+    leptos::task::spawn_local(async move {
+        if let Some(cache) = open_cache().await {
+            let _ = JsFuture::from(cache.delete_with_str(&key)).await;
+        }
+    });
+}
+
+/// Saves the PNG through the browser's download.
+pub fn download(item: &GalleryItem) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Ok(a) = document.create_element("a") else { return };
+    let a: web_sys::HtmlAnchorElement = a.unchecked_into();
+    a.set_href(&item.url);
+    a.set_download(&cliplens::invert::output::file_name(&item.record));
+    a.click();
+}

@@ -1,0 +1,333 @@
+//! The Inversion studio: a prompt (or a blend of prompts and images), a
+//! preset, live preview and similarity curve, pause/resume/cancel, a gallery
+//! kept in this browser, side-by-side comparison and PNG download. The
+//! worker runs the library's engine; this page only shows it.
+
+use std::cell::RefCell;
+
+use cliplens::invert::output::{polyline, settings_diff};
+use cliplens::invert::{InvertSettings, Parameterization, Preset};
+use cliplens::protocol::Progress;
+use leptos::prelude::*;
+use web_sys::File;
+
+use crate::files;
+use crate::gallery;
+use crate::link::{AppState, GalleryItem};
+
+const CURVE_WIDTH: f32 = 320.0;
+const CURVE_HEIGHT: f32 = 90.0;
+
+thread_local! {
+    /// Images the target also aims at (JS handles, so not in a signal).
+    static TARGET_FILES: RefCell<Vec<(String, File)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Models trained by CLIP Lens on its synthetic world: their inversions are
+/// coloured shapes. Real CLIP models can return disturbing images from
+/// harmless prompts (the paper's own finding), so those start blurred.
+fn is_world_model(name: &str) -> bool {
+    name.contains("world-")
+}
+
+#[component]
+pub fn InvertPage() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let prompt = RwSignal::new("a photo of a red circle at the top".to_string());
+    let settings = RwSignal::new(Preset::Balanced.settings());
+    let preset = RwSignal::new(Some(Preset::Balanced));
+    let target_names = RwSignal::new(Vec::<String>::new());
+    let blur = RwSignal::new(false);
+    let image_size = move || state.model.with_untracked(|m| m.as_ref().map(|m| m.image_size).unwrap_or(64));
+    // Which preset, if any, the settings are (the seed aside).
+    let matching_preset = move |s: &InvertSettings| {
+        Preset::ALL.into_iter().find(|p| p.settings_for(image_size()) == InvertSettings { seed: 0, ..s.clone() })
+    };
+    // A new model: blurred results unless it is a world model, and the chosen
+    // preset's settings for its input size.
+    Effect::new(move |_| {
+        if let Some(m) = state.model.get() {
+            blur.set(!is_world_model(&m.name));
+            if let Some(p) = preset.get_untracked() {
+                let seed = settings.with_untracked(|s| s.seed);
+                settings.set(InvertSettings { seed, ..p.settings_for(m.image_size) });
+            }
+        }
+    });
+    let problem = move || settings.with(|s| s.check().err().map(|e| e.message));
+    let running = move || state.inversion.with(|l| l.as_ref().is_some_and(|l| l.running));
+
+    let start = move || {
+        if problem().is_some() || state.model.get_untracked().is_none() {
+            return;
+        }
+        let images = TARGET_FILES.with_borrow(Clone::clone);
+        state.start_inversion(prompt.get_untracked(), images, settings.get_untracked());
+    };
+    let choose_preset = move |name: String| {
+        if let Ok(p) = Preset::from_name(&name) {
+            let seed = settings.with_untracked(|s| s.seed);
+            settings.set(InvertSettings { seed, ..p.settings_for(image_size()) });
+            preset.set(Some(p));
+        }
+    };
+    // A changed setting means the preset no longer describes the settings.
+    let edit = move |f: Box<dyn Fn(&mut InvertSettings)>| {
+        settings.update(|s| f(s));
+        preset.set(matching_preset(&settings.get_untracked()));
+    };
+
+    view! {
+        <section class="studio">
+            <div class="controls">
+                <label for="invert-prompt">"What should the image show?"</label>
+                <input type="text" id="invert-prompt" spellcheck="false" prop:value=move || prompt.get()
+                    on:input=move |ev| prompt.set(event_target_value(&ev))
+                    on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" { start() }/>
+                <p class="hint">"Blend with + and -, weights with *: " <code>"a red circle + 0.5*a forest - night"</code></p>
+                <div class="row">
+                    <label>"Preset "
+                        <select id="invert-preset" on:change=move |ev| choose_preset(event_target_value(&ev))>
+                            {Preset::ALL.into_iter().map(|p| view! {
+                                <option value=p.name() selected=move || preset.get() == Some(p)>{p.name()}</option>
+                            }).collect_view()}
+                            <option value="" disabled=true selected=move || preset.get().is_none()>"custom"</option>
+                        </select>
+                    </label>
+                    <label>"Seed "
+                        <input type="number" id="invert-seed" min="0" prop:value=move || settings.with(|s| s.seed.to_string())
+                            on:change=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse() {
+                                    settings.update(|s| s.seed = v)
+                                }
+                            }/>
+                    </label>
+                    <button id="invert-reroll" title="another random start" on:click=move |_| settings.update(|s| s.seed = (js_sys::Math::random() * 1e6) as u64)>"New seed"</button>
+                </div>
+                <details class="advanced">
+                    <summary>"Settings"</summary>
+                    <div class="grid">
+                        <NumberField label="steps" id="invert-steps" value=Signal::derive(move || settings.with(|s| s.steps as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.steps = v as usize)))/>
+                        <NumberField label="views per step" id="invert-views" value=Signal::derive(move || settings.with(|s| s.views as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.views = v as usize)))/>
+                        <label>"parameterization "
+                            <select id="invert-parameterization" on:change=move |ev| {
+                                let p = if event_target_value(&ev) == "pixels" { Parameterization::Pixels } else { Parameterization::Fourier };
+                                edit(Box::new(move |s| s.parameterization = p));
+                            }>
+                                <option value="fourier" selected=move || settings.with(|s| s.parameterization == Parameterization::Fourier)>"fourier (smooth)"</option>
+                                <option value="pixels" selected=move || settings.with(|s| s.parameterization == Parameterization::Pixels)>"pixels"</option>
+                            </select>
+                        </label>
+                        <NumberField label="learning rate" id="invert-lr" value=Signal::derive(move || settings.with(|s| s.learning_rate))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.learning_rate = v)))/>
+                        <NumberField label="resolution stages" id="invert-stages" value=Signal::derive(move || settings.with(|s| s.resolution_stages as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.resolution_stages = v as usize)))/>
+                        <NumberField label="total variation" id="invert-tv" value=Signal::derive(move || settings.with(|s| s.tv_weight as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.tv_weight = v as f32)))/>
+                        <NumberField label="smallest crop" id="invert-crop" value=Signal::derive(move || settings.with(|s| s.augment.crop_min as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.augment.crop_min = v as f32)))/>
+                        <NumberField label="jitter" id="invert-jitter" value=Signal::derive(move || settings.with(|s| s.augment.jitter as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.augment.jitter = v as f32)))/>
+                        <NumberField label="noise" id="invert-noise" value=Signal::derive(move || settings.with(|s| s.augment.noise as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.augment.noise = v as f32)))/>
+                        <NumberField label="colour jitter" id="invert-color" value=Signal::derive(move || settings.with(|s| s.augment.color_jitter as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.augment.color_jitter = v as f32)))/>
+                        <label><input type="checkbox" id="invert-flip" prop:checked=move || settings.with(|s| s.augment.flip)
+                            on:change=move |ev| { let on = event_target_checked(&ev); edit(Box::new(move |s| s.augment.flip = on)) }/>" mirror views"</label>
+                    </div>
+                </details>
+                <div class="row">
+                    <label class="button">"Aim at an image too…"
+                        <input type="file" id="invert-target-image" accept="image/*" multiple hidden on:change=move |ev| {
+                            let input: web_sys::HtmlInputElement = event_target(&ev);
+                            let picked = files::from_list(input.files());
+                            target_names.set(picked.iter().map(|(n, _)| n.clone()).collect());
+                            TARGET_FILES.set(picked);
+                            input.set_value("");
+                        }/>
+                    </label>
+                    {move || (!target_names.get().is_empty()).then(|| view! {
+                        <span class="targets">{format!("+ {}", target_names.get().join(", "))}
+                            <button on:click=move |_| { TARGET_FILES.set(Vec::new()); target_names.set(Vec::new()); }>"remove"</button>
+                        </span>
+                    })}
+                </div>
+                {move || problem().map(|p| view! { <p class="item-error" id="invert-problem">{p}</p> })}
+                <div class="row">
+                    <button id="invert-start" class="primary" disabled=move || problem().is_some() || state.model.get().is_none() on:click=move |_| start()>
+                        {move || if running() { "Restart" } else { "Invert" }}
+                    </button>
+                    <button id="invert-pause" disabled=move || !running() on:click=move |_| state.toggle_pause()>
+                        {move || if state.inversion.with(|l| l.as_ref().is_some_and(|l| l.paused)) { "Resume" } else { "Pause" }}
+                    </button>
+                    <button id="invert-cancel" disabled=move || !running() on:click=move |_| {
+                        if let Some(l) = state.inversion.get_untracked() { state.cancel(l.job) }
+                    }>"Cancel"</button>
+                    <label><input type="checkbox" id="invert-blur" prop:checked=move || blur.get()
+                        on:change=move |ev| blur.set(event_target_checked(&ev))/>" blur images"</label>
+                </div>
+                <p class="hint">"The image is optimized in this browser until the model's embedding of it matches the prompt: what the model \"sees\" in the words. Nothing is uploaded."</p>
+            </div>
+            <Live blur/>
+        </section>
+        <Gallery blur on_reuse=Callback::new(move |item: GalleryItem| {
+            prompt.set(item.record.description.clone());
+            settings.set(item.record.settings.clone());
+            preset.set(matching_preset(&item.record.settings));
+        })/>
+    }
+}
+
+#[component]
+fn NumberField(label: &'static str, id: &'static str, value: Signal<f64>, on_set: Callback<f64>) -> impl IntoView {
+    view! {
+        <label>{label}" "
+            <input type="number" id=id step="any" prop:value=move || value.get().to_string()
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                        on_set.run(v)
+                    }
+                }/>
+        </label>
+    }
+}
+
+/// The running inversion: preview, curve, status.
+#[component]
+fn Live(blur: RwSignal<bool>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let status = move || {
+        let l = state.inversion.get()?;
+        let step = l.curve.len();
+        let now = js_sys::Date::now();
+        let paused_now = l.paused_since.map(|s| now - s).unwrap_or(0.0);
+        let elapsed = ((now - l.started_ms - l.paused_ms - paused_now) / 1000.0).max(0.0);
+        let progress = Progress { stage: "inverting".into(), done: step as u64, total: l.steps as u64, unit: "steps".into() };
+        let mut line = format!("step {step} of {}", l.steps);
+        if let Some(s) = l.curve.last() {
+            line.push_str(&format!(" · similarity {s:.4}"));
+        }
+        if l.resolution > 0 {
+            line.push_str(&format!(" · {} px", l.resolution));
+        }
+        if l.running && step > 0 && elapsed > 0.0 {
+            line.push_str(&format!(" · {:.1} steps/s", step as f64 / elapsed));
+            if let Some(eta) = progress.eta_seconds(elapsed) {
+                line.push_str(&format!(" · about {eta:.0} s left"));
+            }
+        }
+        if l.held {
+            line.push_str(" · paused");
+        } else if l.paused {
+            line.push_str(" · pausing after this step…");
+        }
+        if let Some(outcome) = &l.outcome {
+            line = format!("{line} · {outcome}");
+        }
+        Some(line)
+    };
+    view! {
+        <div class="live">
+            <div class="preview" class:blurred=move || blur.get()>
+                {move || match state.inversion.get().and_then(|l| l.preview) {
+                    Some(src) => view! { <img id="invert-preview" src=src alt="the image being optimized"/> }.into_any(),
+                    None => view! { <div class="placeholder">"the image appears here"</div> }.into_any(),
+                }}
+            </div>
+            <svg id="invert-curve" width=CURVE_WIDTH height=CURVE_HEIGHT viewBox=format!("0 0 {CURVE_WIDTH} {CURVE_HEIGHT}")>
+                <polyline fill="none" stroke="currentColor" stroke-width="1.5"
+                    points=move || state.inversion.get().map(|l| polyline(&l.curve, l.steps, CURVE_WIDTH, CURVE_HEIGHT)).unwrap_or_default()/>
+            </svg>
+            <p class="hint">"similarity of each step's augmented views to the target"</p>
+            <p id="invert-status">{status}</p>
+        </div>
+    }
+}
+
+/// Finished inversions in this browser, with download, reuse, compare and delete.
+#[component]
+fn Gallery(blur: RwSignal<bool>, on_reuse: Callback<GalleryItem>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let compared = RwSignal::new(Vec::<String>::new());
+    let toggle = move |id: String| {
+        compared.update(|c| {
+            if let Some(i) = c.iter().position(|x| *x == id) {
+                c.remove(i);
+            } else {
+                c.push(id);
+                if c.len() > 2 {
+                    c.remove(0);
+                }
+            }
+        })
+    };
+    view! {
+        <section class="gallery">
+            <h3>"Gallery " <span class="hint">"(kept in this browser)"</span></h3>
+            {move || state.gallery.get().is_empty().then(|| view! { <p class="hint">"Finished inversions appear here."</p> })}
+            <div class="items" class:blurred=move || blur.get()>
+                <For each=move || state.gallery.get() key=|item| item.id.clone() children=move |item: GalleryItem| {
+                    let id = item.id.clone();
+                    let (download_item, reuse_item) = (item.clone(), item.clone());
+                    let (compare_id, remove_id) = (id.clone(), id.clone());
+                    let r = &item.record;
+                    let caption = format!("{:.3} · {} steps × {} views · seed {}{}", r.similarity, r.steps_done, r.settings.views, r.settings.seed,
+                        if r.stopped { " · cancelled" } else { "" });
+                    view! {
+                        <figure class="item" data-id=id.clone()>
+                            <img src=item.url.clone() alt=r.description.clone()/>
+                            <figcaption><strong>{r.description.clone()}</strong><br/>{caption}<br/><span class="hint">{r.model.clone()}</span></figcaption>
+                            <div class="row">
+                                <button class="download" on:click=move |_| gallery::download(&download_item)>"PNG"</button>
+                                <button on:click=move |_| on_reuse.run(reuse_item.clone())>"Reuse"</button>
+                                <label><input type="checkbox" class="compare" prop:checked=move || compared.get().contains(&compare_id)
+                                    on:change={ let id = id.clone(); move |_| toggle(id.clone()) }/>" compare"</label>
+                                <button on:click=move |_| gallery::remove(state, &remove_id)>"Delete"</button>
+                            </div>
+                        </figure>
+                    }
+                }/>
+            </div>
+            {move || {
+                let chosen = compared.get();
+                let items = state.gallery.get();
+                let pick = |id: &String| items.iter().find(|i| i.id == *id).cloned();
+                match chosen.as_slice() {
+                    [a, b] => pick(a).zip(pick(b)).map(|(a, b)| view! { <Compare a b blur/> }),
+                    _ => None,
+                }
+            }}
+        </section>
+    }
+}
+
+/// Two results side by side, with the settings they differ in.
+#[component]
+fn Compare(a: GalleryItem, b: GalleryItem, blur: RwSignal<bool>) -> impl IntoView {
+    let diff = settings_diff(&a.record.settings, &b.record.settings);
+    let same_target = a.record.description == b.record.description;
+    let side = |item: &GalleryItem| {
+        let r = &item.record;
+        view! {
+            <figure>
+                <img src=item.url.clone() alt=r.description.clone()/>
+                <figcaption><strong>{r.description.clone()}</strong><br/>
+                    {format!("similarity {:.4} · {} · {:.1} s", r.similarity, r.model, r.seconds)}</figcaption>
+            </figure>
+        }
+    };
+    view! {
+        <div id="invert-compare" class="compare-panel">
+            <div class="pair" class:blurred=move || blur.get()>{side(&a)}{side(&b)}</div>
+            <table>
+                <thead><tr><th>"setting"</th><th>"left"</th><th>"right"</th></tr></thead>
+                <tbody>
+                    {(!same_target).then(|| view! { <tr><td>"target"</td><td>{a.record.description.clone()}</td><td>{b.record.description.clone()}</td></tr> })}
+                    {diff.into_iter().map(|(k, x, y)| view! { <tr><td>{k}</td><td>{x}</td><td>{y}</td></tr> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}

@@ -1,0 +1,134 @@
+//! The worker's inversion job: the library's engine, stepped one optimizer
+//! step at a time with the event loop let in between, so Pause, Resume and
+//! Cancel are seen at once and take effect at the end of the step.
+
+use std::future::Future;
+use std::task::Poll;
+
+use cliplens::compare::prepare_image;
+use cliplens::invert::output::{InversionRecord, inversion_png, sample_curve};
+use cliplens::invert::target::{Target, image_term, prompt_terms};
+use cliplens::invert::{InvertSettings, Inverter, finish};
+use cliplens::preprocess::RgbImage;
+use cliplens::protocol::{FromWorker, JobId, Thumbnail};
+use web_sys::File;
+
+use crate::fetch::{file_bytes, sleep_ms, yield_now};
+use crate::jobs::{loaded_clip, progress};
+use crate::start::{STATE, is_cancelled, is_paused, post};
+
+/// Points of the similarity curve kept in the record.
+const CURVE_POINTS: usize = 200;
+/// How often a paused or waiting job looks for Resume or Cancel.
+const POLL_MS: i32 = 50;
+
+/// Awaits `work`, calling `on_cancel` as soon as `job` is cancelled meanwhile.
+/// The work itself goes on: on a GPU it is already queued, and dropping a
+/// pending read-back would leave a buffer mapped (wgpu then panics).
+async fn noticing_cancel<T>(job: JobId, work: impl Future<Output = T>, mut on_cancel: impl FnMut()) -> T {
+    let mut work = std::pin::pin!(work);
+    let mut cancelled = std::pin::pin!(async {
+        while !is_cancelled(job) {
+            sleep_ms(POLL_MS).await;
+        }
+    });
+    let mut noticed = false;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if !noticed && cancelled.as_mut().poll(cx).is_ready() {
+            noticed = true;
+            on_cancel();
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn thumbnail_of(image: &RgbImage) -> Thumbnail {
+    Thumbnail { width: image.width, height: image.height, rgb: image.pixels.clone() }
+}
+
+fn to_string(e: cliplens::Error) -> String {
+    e.to_string()
+}
+
+pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[File], settings: InvertSettings) -> Result<(), String> {
+    let clip = loaded_clip()?;
+    settings.check().map_err(to_string)?;
+    let mut parts = Vec::new();
+    let mut warnings = Vec::new();
+    // An empty prompt is fine when images give the target; alone it gets its message.
+    if !prompt.trim().is_empty() || image_names.is_empty() {
+        let (terms, w) = prompt_terms(&clip, prompt).await.map_err(to_string)?;
+        parts.extend(terms);
+        warnings.extend(w);
+    }
+    for (name, file) in image_names.iter().zip(files) {
+        let bytes = file_bytes(file).await.map_err(|e| format!("{name}: {e}"))?;
+        let image = prepare_image(&bytes, name, &clip.preprocess).map_err(to_string)?;
+        parts.push(image_term(&clip, name, &image, 1.0).await.map_err(to_string)?);
+    }
+    let target = Target::combine(parts).map_err(to_string)?;
+    let backend = STATE.with_borrow(|s| s.backend_kind.clone());
+
+    let started = js_sys::Date::now();
+    let mut paused_ms = 0.0;
+    let mut announced = false;
+    let mut inverter = Inverter::new(&clip, &target, settings.clone()).map_err(to_string)?;
+    while !inverter.done() {
+        if is_paused(job) && !is_cancelled(job) {
+            let since = js_sys::Date::now();
+            post(&FromWorker::InvertHeld { job, paused: true, step: inverter.steps_done() });
+            while is_paused(job) && !is_cancelled(job) {
+                sleep_ms(POLL_MS).await;
+            }
+            paused_ms += js_sys::Date::now() - since;
+            post(&FromWorker::InvertHeld { job, paused: false, step: inverter.steps_done() });
+        }
+        if is_cancelled(job) {
+            break;
+        }
+        // On a GPU the step runs while this waits for its result: a cancel
+        // is answered at once, and the loop ends after the step.
+        let r = noticing_cancel(job, inverter.step(), || {
+            post(&FromWorker::InvertStopped { job });
+            announced = true;
+        })
+        .await
+        .map_err(to_string)?;
+        post(&FromWorker::InvertStep { job, step: r.step, steps: r.steps, similarity: r.similarity, resolution: r.resolution });
+        progress(job, "inverting", r.step as u64, r.steps as u64, "steps");
+        if inverter.wants_preview() {
+            let image = inverter.image().await.map_err(to_string)?;
+            post(&FromWorker::InvertPreview { job, step: r.step, image: thumbnail_of(&image) });
+        }
+        // Lets Pause, Resume and Cancel in.
+        yield_now().await;
+    }
+    if !inverter.done() && !announced {
+        post(&FromWorker::InvertStopped { job });
+    }
+    let stopped = !inverter.done();
+    let result = finish(&clip, &inverter, stopped).await.map_err(to_string)?;
+    let seconds = (js_sys::Date::now() - started - paused_ms) / 1000.0;
+    let final_embed = clip.embed_images(std::slice::from_ref(&result.image)).await.map_err(to_string)?.remove(0);
+    let record = InversionRecord {
+        model: clip.name.clone(),
+        description: target.description(),
+        target: target.terms.clone(),
+        similarity: result.similarity,
+        term_similarities: target.term_similarities(&final_embed),
+        curve: sample_curve(&result.curve, CURVE_POINTS),
+        steps_done: result.steps_done,
+        stopped,
+        settings,
+        seconds,
+        steps_per_second: result.steps_done as f64 / seconds.max(1e-9),
+        backend,
+    };
+    let png = inversion_png(&result.image, &record).map_err(to_string)?;
+    post(&FromWorker::Inverted { job, png, image: thumbnail_of(&result.image), record, warnings });
+    Ok(())
+}
