@@ -63,8 +63,9 @@ pub enum FromWorker {
     /// The inversion holds (paused: true) or goes on again, after `step` steps.
     InvertHeld { job: JobId, paused: bool, step: usize },
     /// The inversion saw its Cancel: it stops after the step in progress,
-    /// and its image so far follows as `Inverted`.
-    InvertStopped { job: JobId },
+    /// and its image so far follows as `Inverted`, unless it stopped before
+    /// its first step (`steps_done` 0: there is no image worth keeping).
+    InvertStopped { job: JobId, steps_done: usize },
     /// The image as it stands after `step`.
     InvertPreview { job: JobId, step: usize, image: Thumbnail },
     /// The final (or, when cancelled, the last) image as a PNG carrying `record`.

@@ -1,6 +1,7 @@
 //! Full-size checks on random-weight ViT-B/32 and ViT-B/16 checkpoints made by
 //! `python tests/parity/make_fixtures.py full --arch b32 --out tests/fixtures/full/b32`
-//! (hundreds of MB, never committed). Ignored by default; run with
+//! (hundreds of MB, never committed), and inversion on random full-size
+//! checkpoints made here. Ignored by default; run with
 //! `cargo test --release --test full_size -- --ignored --nocapture`.
 
 mod common;
@@ -108,4 +109,55 @@ fn vit_b32_random_full_size() {
 #[ignore = "needs tests/fixtures/full (generated, hundreds of MB)"]
 fn vit_b16_random_full_size() {
     check("b16");
+}
+
+/// A random full-size checkpoint written here (the initialization `train-world`
+/// uses, on the real ViT-B/32 config with `patch` as its patch size, and the real
+/// tokenizer from ../shared/data): enough to measure memory and speed.
+fn random_full_size(dir: &Path, patch: usize) {
+    let shared = shared_data().join("clip-vit-base-patch32");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(shared.join("config.json")).unwrap()).unwrap();
+    config["vision_config"]["patch_size"] = patch.into();
+    let text = serde_json::to_string_pretty(&config).unwrap();
+    std::fs::write(dir.join("config.json"), &text).unwrap();
+    for file in ["tokenizer.json", "preprocessor_config.json"] {
+        std::fs::copy(shared.join(file), dir.join(file)).unwrap();
+    }
+    let parsed = cliplens::config::ClipConfig::from_json(text.as_bytes(), "config.json").unwrap();
+    let weights = cliplens::train::initial_checkpoint(&parsed, 1, 0.02).unwrap();
+    std::fs::write(dir.join("model.safetensors"), weights).unwrap();
+}
+
+/// Inversion on full-size random ViT-B/32 and B/16 at 8 and 32 views per step
+/// (the default micro-batch of 8 views per pass): it must finish, and prints
+/// steps per second and the process's peak memory for the README.
+#[test]
+#[ignore = "writes two 600 MB checkpoints and runs minutes"]
+fn inversion_on_full_size_models() {
+    let backend = std::env::var("CLIPLENS_BACKEND").unwrap_or_else(|_| "cpu".into());
+    for (arch, patch) in [("ViT-B/32", 32), ("ViT-B/16", 16)] {
+        let dir = tempfile::tempdir().unwrap();
+        random_full_size(dir.path(), patch);
+        for views in [8, 32] {
+            let out_png = dir.path().join("out.png");
+            let out = Command::new(env!("CARGO_BIN_EXE_cliplens"))
+                .args(["invert", "--json", "--prompt", "a photo of a lighthouse", "--steps", "3", "--backend", &backend])
+                .args(["--views", &views.to_string(), "--model"])
+                .arg(dir.path())
+                .arg("--out")
+                .arg(&out_png)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{arch} views {views}: {}", String::from_utf8_lossy(&out.stderr));
+            let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let peak_mb = r["peak_rss_bytes"].as_f64().unwrap() / 1e6;
+            println!(
+                "{arch} on {backend}, views {views} (micro-batch {}): {:.3} steps/s, {:.1} s per step, peak memory {peak_mb:.0} MB",
+                r["settings"]["micro_batch"], r["steps_per_second"].as_f64().unwrap(), 1.0 / r["steps_per_second"].as_f64().unwrap()
+            );
+            assert_eq!(r["steps_done"], 3);
+            let image = cliplens::preprocess::decode_image(&std::fs::read(&out_png).unwrap(), "out.png").unwrap();
+            assert_eq!((image.width, image.height), (224, 224));
+        }
+    }
 }

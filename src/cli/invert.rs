@@ -10,14 +10,12 @@ use clap::Args;
 use cliplens::clip::Clip;
 use cliplens::compare::prepare_image;
 use cliplens::invert::bench::{self, BenchRun, HELD_OUT_COUNT};
-use cliplens::invert::output::{InversionRecord, inversion_png, record_from_png, sample_curve};
+use cliplens::invert::output::{InversionRecord, inversion_png, record_from_png};
 use cliplens::invert::target::{Target, TargetTerm, TermKind, image_term, prompt_terms};
 use cliplens::invert::{Inverter, InvertSettings, Parameterization, Preset, finish};
 use cliplens::native::{Backend, device, peak_memory_bytes, read, read_model};
 use cliplens::{Error, Result};
 
-/// Points of the similarity curve in reports.
-const CURVE_POINTS: usize = 200;
 
 #[derive(Args)]
 pub struct InvertArgs {
@@ -214,21 +212,8 @@ pub fn invert(args: InvertArgs) -> Result<ExitCode> {
     }
     let result = pollster::block_on(finish(&clip, &inverter, false))?;
     let seconds = started.elapsed().as_secs_f64();
-    let final_embed = pollster::block_on(clip.embed_images(std::slice::from_ref(&result.image)))?.remove(0);
-    let record = InversionRecord {
-        model: clip.name.clone(),
-        description: target.description(),
-        target: target.terms.clone(),
-        similarity: result.similarity,
-        term_similarities: target.term_similarities(&final_embed),
-        curve: sample_curve(&result.curve, CURVE_POINTS),
-        steps_done: result.steps_done,
-        stopped: result.stopped,
-        settings,
-        seconds,
-        steps_per_second: result.steps_done as f64 / seconds.max(1e-9),
-        backend: format!("{:?}", args.backend).to_lowercase(),
-    };
+    let backend = format!("{:?}", args.backend).to_lowercase();
+    let record = pollster::block_on(InversionRecord::of(&clip, &target, &result, settings, seconds, backend))?;
     let png = inversion_png(&result.image, &record)?;
     std::fs::write(&args.out, png).map_err(|e| Error::io(args.out.display().to_string(), e))?;
     let peak = peak_memory_bytes();

@@ -4,13 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Inversion;
 use super::settings::InvertSettings;
-use super::target::TargetTerm;
+use super::target::{Target, TargetTerm};
+use crate::clip::Clip;
 use crate::error::{Error, Result};
 use crate::preprocess::RgbImage;
 
 /// The PNG text key that holds [`InversionRecord`] as JSON.
 pub const PNG_KEY: &str = "cliplens:inversion";
+/// Points of the similarity curve kept in a record.
+pub const CURVE_POINTS: usize = 200;
 
 /// A point of the similarity curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +60,35 @@ pub struct InversionRecord {
     pub steps_per_second: f64,
     /// Where compute ran, e.g. "cpu" or "wgpu".
     pub backend: String,
+}
+
+impl InversionRecord {
+    /// The record of `result`, an inversion of `target` on `clip` that took
+    /// `seconds`; embeds the image once more for the per-term similarities.
+    pub async fn of(
+        clip: &Clip,
+        target: &Target,
+        result: &Inversion,
+        settings: InvertSettings,
+        seconds: f64,
+        backend: String,
+    ) -> Result<InversionRecord> {
+        let final_embed = clip.embed_images(std::slice::from_ref(&result.image)).await?.remove(0);
+        Ok(InversionRecord {
+            model: clip.name.clone(),
+            description: target.description(),
+            target: target.terms.clone(),
+            similarity: result.similarity,
+            term_similarities: target.term_similarities(&final_embed),
+            curve: sample_curve(&result.curve, CURVE_POINTS),
+            steps_done: result.steps_done,
+            stopped: result.stopped,
+            settings,
+            seconds,
+            steps_per_second: result.steps_done as f64 / seconds.max(1e-9),
+            backend,
+        })
+    }
 }
 
 /// A download name: `cliplens-<prompt words>-seed<N>.png`.
@@ -196,22 +229,26 @@ mod tests {
         assert_eq!(sample_curve(&curve[..3], 200).len(), 3);
     }
 
-    #[test]
-    fn names_and_differences_read_well() {
-        let mut record = InversionRecord {
+    fn record(description: &str, curve: Vec<CurvePoint>) -> InversionRecord {
+        InversionRecord {
             model: "m".into(),
-            description: "a Panda + 0.5*a mad scientist".into(),
+            description: description.into(),
             target: Vec::new(),
             similarity: 0.5,
             term_similarities: Vec::new(),
-            curve: Vec::new(),
+            curve,
             steps_done: 2,
             stopped: false,
             settings: InvertSettings::default(),
             seconds: 1.0,
             steps_per_second: 2.0,
             backend: "cpu".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn names_and_differences_read_well() {
+        let mut record = record("a Panda + 0.5*a mad scientist", Vec::new());
         record.settings.seed = 7;
         assert_eq!(file_name(&record), "cliplens-a-panda-0-5-a-mad-scientist-seed7.png");
         record.description = "!!!".into();
@@ -227,20 +264,7 @@ mod tests {
     #[test]
     fn png_keeps_the_record() {
         let image = RgbImage::new(2, 1, vec![255, 0, 0, 0, 0, 255]);
-        let record = InversionRecord {
-            model: "m".into(),
-            description: "a panda ✓".into(),
-            target: Vec::new(),
-            similarity: 0.5,
-            term_similarities: Vec::new(),
-            curve: sample_curve(&[0.1, 0.2], 10),
-            steps_done: 2,
-            stopped: false,
-            settings: InvertSettings::default(),
-            seconds: 1.0,
-            steps_per_second: 2.0,
-            backend: "cpu".into(),
-        };
+        let record = record("a panda ✓", sample_curve(&[0.1, 0.2], 10));
         let bytes = inversion_png(&image, &record).unwrap();
         assert_eq!(record_from_png(&bytes, "x.png").unwrap(), record);
         let decoded = crate::preprocess::decode_image(&bytes, "x.png").unwrap();

@@ -215,6 +215,11 @@ impl InvertSettings {
         if self.views == 0 || self.views > 1024 {
             return bad("views must be between 1 and 1024");
         }
+        // JavaScript numbers hold integers exactly only up to 2^53 - 1, and
+        // the studio passes the seed through one.
+        if self.seed > (1 << 53) - 1 {
+            return bad("seed must be at most 9007199254740991 (2^53 - 1)");
+        }
         if self.micro_batch == 0 {
             return bad("micro_batch must be at least 1");
         }
@@ -270,7 +275,9 @@ impl InvertSettings {
         if stages <= 1 {
             return size;
         }
-        let last_start = self.grow_until as f64 * self.steps as f64;
+        // Over the step indices 0..steps-1, so grow_until = 1 still reaches
+        // full size on the last step.
+        let last_start = self.grow_until as f64 * self.steps.saturating_sub(1) as f64;
         let stage = if last_start <= 0.0 {
             stages - 1
         } else {
@@ -295,6 +302,8 @@ mod tests {
         }
         assert!(Preset::from_name("fast").unwrap_err().to_string().contains("unknown preset"));
         assert!(Preset::Baseline.settings().augment.is_none());
+        let unsafe_seed = InvertSettings { seed: 1 << 53, ..Default::default() };
+        assert!(unsafe_seed.check().unwrap_err().to_string().contains("seed"));
     }
 
     #[test]
@@ -315,6 +324,8 @@ mod tests {
         assert_eq!(s.resolution_at(25, 224), 112);
         assert_eq!(s.resolution_at(50, 224), 224);
         assert_eq!(s.resolution_at(99, 224), 224);
+        let late = InvertSettings { grow_until: 1.0, ..s.clone() };
+        assert_eq!(late.resolution_at(99, 224), 224);
         let flat = InvertSettings { resolution_stages: 1, ..s };
         assert_eq!(flat.resolution_at(0, 64), 64);
     }

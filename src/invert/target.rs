@@ -64,8 +64,13 @@ impl Target {
             terms.push(term);
             embeds.push(unit);
         }
+        // Relative to the weights, so a lone small weight is no cancellation.
+        let total_weight: f32 = terms.iter().map(|t| t.weight.abs()).sum();
+        if !total_weight.is_finite() {
+            return Err(Error::usage("target", "a weight is too large (or not a number)"));
+        }
         let norm = dot(&vector, &vector).sqrt();
-        if !(norm > 1e-6) {
+        if !(norm.is_finite() && norm > 1e-6 * total_weight) {
             return Err(Error::usage("target", "the terms cancel out (their weighted sum is zero)"));
         }
         vector.iter_mut().for_each(|v| *v /= norm);
@@ -237,6 +242,9 @@ mod tests {
         assert!(Target::combine(vec![(term("a", 1.0), vec![1.0, 0.0]), (term("a", -1.0), vec![1.0, 0.0])]).is_err());
         assert!(Target::combine(vec![(term("z", 1.0), vec![0.0, 0.0])]).unwrap_err().to_string().contains("zero"));
         assert!(Target::combine(Vec::new()).is_err());
+        // A small weight alone is a direction, not a cancellation; an overflowing one is refused.
+        assert!(Target::combine(vec![(term("a", 1e-7), vec![1.0, 0.0])]).is_ok());
+        assert!(Target::combine(vec![(term("a", f32::MAX), vec![1.0, 0.0]), (term("b", f32::MAX), vec![0.0, 1.0])]).is_err());
         let d = describe(&[term("x", 0.5), TargetTerm { kind: TermKind::Image, label: "cat.png".into(), weight: -1.0 }]);
         assert_eq!(d, "0.5*x - [cat.png]");
     }

@@ -54,7 +54,9 @@ pub fn png_url(png: &[u8]) -> Option<String> {
 
 /// Keeps a new result: shown at once, stored in the background.
 pub fn add(state: AppState, png: Vec<u8>, record: InversionRecord) {
-    let id = format!("{}", js_sys::Date::now() as u64);
+    // Time first (the order), then a random part: two results in one
+    // millisecond, or from two tabs, must not share a cache entry.
+    let id = format!("{}-{:06}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e6) as u32);
     let Some(url) = png_url(&png) else {
         state.notice.set(Some("the browser could not show the result image".into()));
         return;
@@ -66,7 +68,13 @@ pub fn add(state: AppState, png: Vec<u8>, record: InversionRecord) {
     write_index(&ids);
     state.gallery.update(|g| {
         g.insert(0, GalleryItem { id: id.clone(), record, url });
-        g.retain(|item| !dropped.contains(&item.id));
+        g.retain(|item| {
+            let keep = !dropped.contains(&item.id);
+            if !keep {
+                let _ = web_sys::Url::revoke_object_url(&item.url);
+            }
+            keep
+        });
     });
     leptos::task::spawn_local(async move {
         let Some(cache) = open_cache().await else { return };
@@ -85,14 +93,23 @@ pub fn load(state: AppState) {
     leptos::task::spawn_local(async move {
         let Some(cache) = open_cache().await else { return };
         let mut items = Vec::new();
-        let mut kept = Vec::new();
+        let mut unreadable = Vec::new();
         for id in read_index() {
-            let Some(bytes) = cached(&cache, &cache_key(&id)).await else { continue };
-            let (Ok(record), Some(url)) = (record_from_png(&bytes, &id), png_url(&bytes)) else { continue };
-            kept.push(id.clone());
+            let Some(bytes) = cached(&cache, &cache_key(&id)).await else {
+                unreadable.push(id);
+                continue;
+            };
+            let (Ok(record), Some(url)) = (record_from_png(&bytes, &id), png_url(&bytes)) else {
+                unreadable.push(id);
+                continue;
+            };
             items.push(GalleryItem { id, record, url });
         }
-        write_index(&kept);
+        // Read again: a result added while this loaded is in the index now
+        // (its PNG perhaps not yet in the cache) and must stay.
+        let mut ids = read_index();
+        ids.retain(|id| !unreadable.contains(id));
+        write_index(&ids);
         // Results that arrived while loading come first.
         state.gallery.update(|g| {
             let fresh: Vec<String> = g.iter().map(|i| i.id.clone()).collect();

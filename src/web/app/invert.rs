@@ -6,7 +6,8 @@
 use std::cell::RefCell;
 
 use cliplens::invert::output::{polyline, settings_diff};
-use cliplens::invert::{InvertSettings, Parameterization, Preset};
+use cliplens::invert::target::describe;
+use cliplens::invert::{InvertSettings, Parameterization, Preset, TermKind};
 use cliplens::protocol::Progress;
 use leptos::prelude::*;
 use web_sys::File;
@@ -36,7 +37,9 @@ pub fn InvertPage() -> impl IntoView {
     let prompt = RwSignal::new("a photo of a red circle at the top".to_string());
     let settings = RwSignal::new(Preset::Balanced.settings());
     let preset = RwSignal::new(Some(Preset::Balanced));
-    let target_names = RwSignal::new(Vec::<String>::new());
+    // The picked target images outlive the page (the shell remounts it on
+    // navigation), so their names are read back from them.
+    let target_names = RwSignal::new(TARGET_FILES.with_borrow(|files| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()));
     let blur = RwSignal::new(false);
     let image_size = move || state.model.with_untracked(|m| m.as_ref().map(|m| m.image_size).unwrap_or(64));
     // Which preset, if any, the settings are (the seed aside).
@@ -173,7 +176,10 @@ pub fn InvertPage() -> impl IntoView {
             <Live blur/>
         </section>
         <Gallery blur on_reuse=Callback::new(move |item: GalleryItem| {
-            prompt.set(item.record.description.clone());
+            // Only the text terms can go back into the prompt box; image
+            // terms would be read as the words "[name.png]".
+            let texts: Vec<_> = item.record.target.iter().filter(|t| t.kind == TermKind::Text).cloned().collect();
+            prompt.set(describe(&texts));
             settings.set(item.record.settings.clone());
             preset.set(matching_preset(&item.record.settings));
         })/>

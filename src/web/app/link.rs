@@ -525,9 +525,13 @@ impl AppState {
                     l.held = paused;
                 }
             }),
-            FromWorker::InvertStopped { job } => {
+            FromWorker::InvertStopped { job, steps_done } => {
                 if self.inversion.get_untracked().is_some_and(|l| l.job == job) {
-                    self.end_inversion(Some("cancelled; the image so far is on its way to the gallery".into()));
+                    self.end_inversion(Some(if steps_done == 0 {
+                        "cancelled before the first step".into()
+                    } else {
+                        "cancelled; the image so far is on its way to the gallery".into()
+                    }));
                 }
             }
             FromWorker::InvertPreview { job, image, .. } => {

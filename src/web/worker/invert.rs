@@ -6,7 +6,7 @@ use std::future::Future;
 use std::task::Poll;
 
 use cliplens::compare::prepare_image;
-use cliplens::invert::output::{InversionRecord, inversion_png, sample_curve};
+use cliplens::invert::output::{InversionRecord, inversion_png};
 use cliplens::invert::target::{Target, image_term, prompt_terms};
 use cliplens::invert::{InvertSettings, Inverter, finish};
 use cliplens::preprocess::RgbImage;
@@ -17,8 +17,6 @@ use crate::fetch::{file_bytes, sleep_ms, yield_now};
 use crate::jobs::{loaded_clip, progress};
 use crate::start::{STATE, is_cancelled, is_paused, post};
 
-/// Points of the similarity curve kept in the record.
-const CURVE_POINTS: usize = 200;
 /// How often a paused or waiting job looks for Resume or Cancel.
 const POLL_MS: i32 = 50;
 
@@ -92,8 +90,9 @@ pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[F
         }
         // On a GPU the step runs while this waits for its result: a cancel
         // is answered at once, and the loop ends after the step.
+        let steps_done = inverter.steps_done() + 1;
         let r = noticing_cancel(job, inverter.step(), || {
-            post(&FromWorker::InvertStopped { job });
+            post(&FromWorker::InvertStopped { job, steps_done });
             announced = true;
         })
         .await
@@ -108,26 +107,16 @@ pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[F
         yield_now().await;
     }
     if !inverter.done() && !announced {
-        post(&FromWorker::InvertStopped { job });
+        post(&FromWorker::InvertStopped { job, steps_done: inverter.steps_done() });
+    }
+    if inverter.steps_done() == 0 {
+        // Cancelled before the first step: the random start is no result.
+        return Ok(());
     }
     let stopped = !inverter.done();
     let result = finish(&clip, &inverter, stopped).await.map_err(to_string)?;
     let seconds = (js_sys::Date::now() - started - paused_ms) / 1000.0;
-    let final_embed = clip.embed_images(std::slice::from_ref(&result.image)).await.map_err(to_string)?.remove(0);
-    let record = InversionRecord {
-        model: clip.name.clone(),
-        description: target.description(),
-        target: target.terms.clone(),
-        similarity: result.similarity,
-        term_similarities: target.term_similarities(&final_embed),
-        curve: sample_curve(&result.curve, CURVE_POINTS),
-        steps_done: result.steps_done,
-        stopped,
-        settings,
-        seconds,
-        steps_per_second: result.steps_done as f64 / seconds.max(1e-9),
-        backend,
-    };
+    let record = InversionRecord::of(&clip, &target, &result, settings, seconds, backend).await.map_err(to_string)?;
     let png = inversion_png(&result.image, &record).map_err(to_string)?;
     post(&FromWorker::Inverted { job, png, image: thumbnail_of(&result.image), record, warnings });
     Ok(())
