@@ -376,6 +376,11 @@ async function runMode(mode, base) {
     const longest = Math.max(0, ...longTasks);
     check(longest < plan.longest_task_ms, `[${mode}] page responsive: ${longTasks.length} main-thread tasks over 50 ms, longest ${longest.toFixed(0)} ms (limit ${plan.longest_task_ms})`);
     check(peak > 0 && peak < 1.5e9, `[${mode}] renderer memory peak ${(peak / 1e6).toFixed(0)} MB (limit 1500 MB)`);
+    // Big batches are drawn a page at a time; "show more" draws the next.
+    const drawn = await page.$$eval('#similarity tbody tr', (trs) => trs.length);
+    await page.click('#show-more');
+    const drawnAfter = await page.$$eval('#similarity tbody tr', (trs) => trs.length);
+    check(drawn === 200 && drawnAfter === 400, `[${mode}] the table draws ${drawn} of ${plan.folder_count} rows, ${drawnAfter} after "show more"`);
 
     if (mode === plan.modes[0]) await cancelChecks(page, mode);
 

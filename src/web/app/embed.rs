@@ -171,9 +171,14 @@ fn PromptProblems() -> impl IntoView {
     }
 }
 
+/// Rows the table draws at first, and per "show more": every result
+/// re-renders the table, and thousands of rows would stall the page.
+const ROWS_PER_PAGE: usize = 200;
+
 #[component]
 fn ResultsTable(show_probability: RwSignal<bool>, sort: RwSignal<Option<(usize, bool)>>) -> impl IntoView {
     let state = expect_context::<AppState>();
+    let shown = RwSignal::new(ROWS_PER_PAGE);
     // Values per row, in the order rows were added: cosine or probability, per prompt.
     let grid = Memo::new(move |_| {
         let rows = state.images.get();
@@ -221,7 +226,9 @@ fn ResultsTable(show_probability: RwSignal<bool>, sort: RwSignal<Option<(usize, 
                     let (lo, hi) = if show_probability.get() { (0.0, 1.0) } else {
                         values.iter().flatten().flatten().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)))
                     };
-                    order().into_iter().map(|i| {
+                    // The first rows in order, and every row with a message (few, and never to be missed).
+                    let limit = shown.get();
+                    order().into_iter().enumerate().filter(|&(k, i)| k < limit || rows[i].error.is_some()).map(|(_, i)| {
                         let row = rows[i].clone();
                         let cells = values[i].clone();
                         let best_text = cells.as_deref().and_then(best).map(|j| texts[j].clone()).unwrap_or_default();
@@ -248,5 +255,15 @@ fn ResultsTable(show_probability: RwSignal<bool>, sort: RwSignal<Option<(usize, 
                 }}
             </tbody>
         </table>
+        {move || {
+            let limit = shown.get();
+            let hidden = state.images.with(|rows| order().into_iter().skip(limit).filter(|&i| rows[i].error.is_none()).count());
+            (hidden > 0).then(|| view! {
+                <p class="more">
+                    {format!("{hidden} more rows not drawn (the exports hold them all) ")}
+                    <button id="show-more" on:click=move |_| shown.update(|n| *n += ROWS_PER_PAGE)>{format!("show {} more", hidden.min(ROWS_PER_PAGE))}</button>
+                </p>
+            })
+        }}
     }
 }
