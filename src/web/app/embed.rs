@@ -194,13 +194,14 @@ fn ResultsTable(show_probability: RwSignal<bool>, sort: RwSignal<Option<(usize, 
             .collect();
         values
     });
-    let order = move || {
+    // A memo: the rows and the "show more" line both read it.
+    let order = Memo::new(move |_| {
         let values = grid.get();
         match sort.get() {
             Some((col, desc)) => order_by(&values.iter().map(|v| v.as_ref().and_then(|v| v.get(col).copied())).collect::<Vec<_>>(), desc),
-            None => (0..values.len()).collect(),
+            None => (0..values.len()).collect::<Vec<usize>>(),
         }
-    };
+    });
     let headers = move || {
         state.texts.get().into_iter().filter(|t| t.embed.is_some()).enumerate().map(|(j, t)| {
             let arrow = move || match sort.get() {
@@ -228,7 +229,7 @@ fn ResultsTable(show_probability: RwSignal<bool>, sort: RwSignal<Option<(usize, 
                     };
                     // The first rows in order, and every row with a message (few, and never to be missed).
                     let limit = shown.get();
-                    order().into_iter().enumerate().filter(|&(k, i)| k < limit || rows[i].error.is_some()).map(|(_, i)| {
+                    order.get().into_iter().enumerate().filter(|&(k, i)| k < limit || rows[i].error.is_some()).map(|(_, i)| {
                         let row = rows[i].clone();
                         let cells = values[i].clone();
                         let best_text = cells.as_deref().and_then(best).map(|j| texts[j].clone()).unwrap_or_default();
@@ -257,7 +258,7 @@ fn ResultsTable(show_probability: RwSignal<bool>, sort: RwSignal<Option<(usize, 
         </table>
         {move || {
             let limit = shown.get();
-            let hidden = state.images.with(|rows| order().into_iter().skip(limit).filter(|&i| rows[i].error.is_none()).count());
+            let hidden = state.images.with(|rows| order.with(|order| order.iter().skip(limit).filter(|&&i| rows[i].error.is_none()).count()));
             (hidden > 0).then(|| view! {
                 <p class="more">
                     {format!("{hidden} more rows not drawn (the exports hold them all) ")}
