@@ -101,14 +101,25 @@ pub fn similarity_csv(images: &[String], texts: &[String], similarity: &[Vec<f32
     out
 }
 
-fn csv_line(fields: &[String]) -> String {
+/// A CSV line. Text cells that a spreadsheet would run as a formula (an image
+/// named `=HYPERLINK(...)`, a prompt starting with `+` or `@`) get a leading
+/// apostrophe, OWASP's advice against CSV injection; numbers are left alone.
+pub fn csv_line(fields: &[String]) -> String {
     let quoted: Vec<String> = fields
         .iter()
         .map(|f| {
-            if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.clone() }
+            let f = defuse_formula(f);
+            if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f }
         })
         .collect();
     quoted.join(",") + "\r\n"
+}
+
+/// `'` before a cell that starts like a formula (`=`, `+`, `-`, `@`, tab or
+/// carriage return), unless the whole cell is a number such as `-0.25`.
+fn defuse_formula(cell: &str) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<f64>().is_err() { format!("'{cell}") } else { cell.to_string() }
 }
 
 #[cfg(test)]
@@ -139,6 +150,16 @@ mod tests {
             csv,
             "image,\"cosine: say \"\"hi\"\"\",\"probability: say \"\"hi\"\"\",best prompt\r\n\"a,b.png\",0.250000,1.000000,\"say \"\"hi\"\"\"\r\n"
         );
+    }
+
+    #[test]
+    fn csv_defuses_formulas_but_not_numbers() {
+        let csv = similarity_csv(&["=HYPERLINK(\"http://x\")".into(), "@sum.png".into()], &["+cmd".into()], &[vec![-0.25], vec![0.5]], 100.0);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "image,cosine: +cmd,probability: +cmd,best prompt");
+        assert_eq!(lines[1], "\"'=HYPERLINK(\"\"http://x\"\")\",-0.250000,1.000000,'+cmd");
+        assert_eq!(lines[2], "'@sum.png,0.500000,1.000000,'+cmd");
+        assert_eq!(csv_line(&["-1e3".into(), "\tx".into(), "-".into()]), "-1e3,'\tx,'-\r\n");
     }
 
     #[test]

@@ -150,6 +150,37 @@ impl ClipConfig {
         config
     }
 
+    /// Shapes a checkpoint of this config must give its main tensors: enough
+    /// to tell, from a safetensors header alone, that a file is (or is not)
+    /// this model before its weights are downloaded.
+    pub fn key_tensor_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let (t, v) = (&self.text_config, &self.vision_config);
+        vec![
+            ("text_model.embeddings.token_embedding.weight", vec![t.vocab_size, t.hidden_size]),
+            ("text_model.embeddings.position_embedding.weight", vec![t.max_position_embeddings, t.hidden_size]),
+            ("vision_model.embeddings.patch_embedding.weight", vec![v.hidden_size, v.num_channels, v.patch_size, v.patch_size]),
+            ("vision_model.embeddings.position_embedding.weight", vec![self.num_patches() + 1, v.hidden_size]),
+            ("text_projection.weight", vec![self.projection_dim, t.hidden_size]),
+            ("visual_projection.weight", vec![self.projection_dim, v.hidden_size]),
+        ]
+    }
+
+    /// Checks a weights file's tensor shapes (`shape_of(name)`, `None` when
+    /// absent) against [`Self::key_tensor_shapes`]; errors name `weights` and
+    /// `config_origin` as the loader's do.
+    pub fn check_key_tensors(&self, weights: &str, config_origin: &str, shape_of: impl Fn(&str) -> Option<Vec<usize>>) -> Result<()> {
+        for (name, want) in self.key_tensor_shapes() {
+            match shape_of(name) {
+                None => return Err(Error::tensor(weights, name, "missing (is this a CLIP checkpoint in the Hugging Face layout?)")),
+                Some(shape) if shape != want => {
+                    return Err(Error::tensor(weights, name, format!("shape {shape:?} does not match {want:?}, implied by {config_origin}")));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Number of image patches (tokens without the class token).
     pub fn num_patches(&self) -> usize {
         let side = self.vision_config.image_size / self.vision_config.patch_size;

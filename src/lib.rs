@@ -14,6 +14,7 @@ pub mod compare;
 pub mod hub;
 pub mod protocol;
 pub mod quantize;
+pub mod sha256;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 pub mod manifest;

@@ -15,6 +15,11 @@ use crate::error::{Error, Result};
 pub const MAX_PIXELS: u64 = 100_000_000;
 /// Longest side over shortest side, at most.
 pub const MAX_ASPECT_RATIO: usize = 10_000;
+/// Bytes one decode may hold at once (the decoder's planes and output plus the
+/// RGB copy), checked from the header before decoding: a browser tab's wasm
+/// heap never shrinks, so a 100-megapixel CMYK JPEG (about 800 MB of planes
+/// and output) is refused rather than kept for the rest of the visit.
+pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// An 8-bit RGB image, pixels interleaved row by row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,11 +52,33 @@ pub fn decode_image(bytes: &[u8], origin: &str) -> Result<RgbImage> {
     let mut decoder = reader.into_decoder().map_err(|e| Error::image(origin, describe(&e)))?;
     let (w, h) = decoder.dimensions();
     check_size(w as usize, h as usize, origin)?;
+    let color = decoder.color_type();
+    // The decoded buffer, then (unless it is 8-bit RGB already) the RGB copy.
+    let rgb_copy = if color == image::ColorType::Rgb8 { 0 } else { 3 };
+    check_decode_memory(w as usize, h as usize, u64::from(color.bytes_per_pixel()) + rgb_copy, &format!("{color:?}"), origin)?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| Error::image(origin, describe(&e)))?;
     image.apply_orientation(orientation);
-    let rgb = image.to_rgb8();
+    let rgb = image.into_rgb8();
     Ok(RgbImage::new(rgb.width() as usize, rgb.height() as usize, rgb.into_raw()))
+}
+
+/// Refuses a decode that would hold more than [`MAX_DECODE_BYTES`] at its
+/// peak: `bytes_per_pixel` counts every buffer alive at once.
+fn check_decode_memory(width: usize, height: usize, bytes_per_pixel: u64, kind: &str, origin: &str) -> Result<()> {
+    let need = width as u64 * height as u64 * bytes_per_pixel;
+    if need > MAX_DECODE_BYTES {
+        let mb = |b: u64| b.div_ceil(1_000_000);
+        return Err(Error::image(
+            origin,
+            format!(
+                "is too large: {width}x{height} px {kind} would take about {} MB to decode (the limit is {} MB per image)",
+                mb(need),
+                mb(MAX_DECODE_BYTES)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses images too large to decode safely, before any pixel is decoded.
@@ -84,7 +111,6 @@ fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
     let info = decoder.info().ok_or_else(|| Error::image(origin, "is corrupt (no JPEG frame)"))?;
     let (w, h) = (info.width as usize, info.height as usize);
     check_size(w, h, origin)?;
-    let data = decoder.decode().map_err(|e| Error::image(origin, format!("is corrupt or truncated ({e})")))?;
     // Lossless JPEGs above 8 bits carry 2 bytes per sample whatever the format says.
     let bytes_per_pixel = match info.pixel_format {
         PixelFormat::L8 => 1,
@@ -92,6 +118,19 @@ fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
         PixelFormat::RGB24 => 3,
         PixelFormat::CMYK32 => 4,
     };
+    // Peak: the decoder's component planes (at most one byte per sample) and
+    // its output together; gray then needs a new RGB buffer beside its output,
+    // CMYK is converted in place. A rotated image needs one more RGB copy.
+    let (peak, kind) = match info.pixel_format {
+        PixelFormat::L8 => (1 + 1 + 3, "grayscale"),
+        PixelFormat::L16 => (1 + 2 + 3, "16-bit grayscale"),
+        PixelFormat::RGB24 => (3 + 3, "RGB"),
+        PixelFormat::CMYK32 => (4 + 4, "CMYK"),
+    };
+    let rotated = decoder.exif_data().and_then(image::metadata::Orientation::from_exif_chunk).is_some_and(|o| o != image::metadata::Orientation::NoTransforms);
+    check_decode_memory(w, h, if rotated { peak.max(6) } else { peak }, kind, origin)?;
+    decoder.set_max_decoding_buffer_size(MAX_DECODE_BYTES as usize);
+    let mut data = decoder.decode().map_err(|e| Error::image(origin, format!("is corrupt or truncated ({e})")))?;
     if data.len() != w * h * bytes_per_pixel {
         return Err(Error::image(origin, "uses a JPEG variant that is not supported (a lossless JPEG deeper than 8 bits?)"));
     }
@@ -100,9 +139,10 @@ fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
         PixelFormat::L8 => data.iter().flat_map(|&v| [v; 3]).collect(),
         // jpeg-decoder writes 16-bit samples in native byte order.
         PixelFormat::L16 => data.chunks_exact(2).flat_map(|v| [(u16::from_ne_bytes([v[0], v[1]]) >> 8) as u8; 3]).collect(),
-        PixelFormat::CMYK32 => data
-            .chunks_exact(4)
-            .flat_map(|p| {
+        PixelFormat::CMYK32 => {
+            // In place: pixel i's RGB goes to 3i, never past its own CMYK at 4i.
+            for i in 0..w * h {
+                let p = [data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]];
                 // jpeg-decoder hands out ink amounts; Pillow's cmyk2rgb:
                 // R = (255 - K) - C * (255 - K) / 255, with its rounding.
                 let not_k = 255 - u32::from(p[3]);
@@ -110,9 +150,14 @@ fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
                     let t = a * b + 128;
                     ((t >> 8) + t) >> 8
                 };
-                [0, 1, 2].map(|c| (not_k - mul_div_255(u32::from(p[c]), not_k)) as u8)
-            })
-            .collect(),
+                for c in 0..3 {
+                    data[3 * i + c] = (not_k - mul_div_255(u32::from(p[c]), not_k)) as u8;
+                }
+            }
+            data.truncate(3 * w * h);
+            data.shrink_to_fit();
+            data
+        }
     };
     let image = RgbImage::new(w, h, rgb);
     let orientation = decoder
@@ -125,7 +170,7 @@ fn decode_jpeg(bytes: &[u8], origin: &str) -> Result<RgbImage> {
     let buffer = image::RgbImage::from_raw(w as u32, h as u32, image.pixels).expect("buffer size");
     let mut dynamic = DynamicImage::ImageRgb8(buffer);
     dynamic.apply_orientation(orientation);
-    let rgb = dynamic.to_rgb8();
+    let rgb = dynamic.into_rgb8();
     Ok(RgbImage::new(rgb.width() as usize, rgb.height() as usize, rgb.into_raw()))
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::invert::InvertSettings;
 use crate::invert::output::InversionRecord;
+use crate::weights::WeightFormat;
 
 /// The browser Cache Storage bucket for model files: the worker fills it, the
 /// page's "delete cached models" control removes it.
@@ -18,21 +19,31 @@ pub type JobId = u32;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToWorker {
-    /// First message: pick the compute device. `prefer_gpu: false` forces the CPU.
-    Init { prefer_gpu: bool },
+    /// First message: pick the compute device.
+    Init { backend: BackendChoice },
     /// Load a model the site serves: an entry of `models/manifest.json`.
     LoadBundled { job: JobId, id: String },
+    /// How big a Hub model's download would be, and whether this browser
+    /// has it already (answered by `HubProbed`; nothing is downloaded).
+    ProbeHub { job: JobId, id: String, hub: String },
     /// Load a model from the Hugging Face Hub (or a mirror at `hub`): the
-    /// float weights are downloaded once, quantized to int8 in the worker and
-    /// cached. `id` is what the user typed (`owner/name[@revision]`).
+    /// float weights stream in by HTTP range requests and are quantized to
+    /// int8 tensor by tensor in the worker, then cached; a download that
+    /// stopped part-way resumes. `id` is what the user typed (`owner/name[@revision]`).
     LoadHub { job: JobId, id: String, hub: String },
     /// Load a model from files the user picked (`config.json`, `tokenizer.json`,
     /// a `.safetensors`, optionally `preprocessor_config.json`).
     LoadFiles { job: JobId, names: Vec<String> },
     /// Embed prompts with the loaded model.
     EmbedTexts { job: JobId, texts: Vec<String> },
-    /// Decode and embed images (the files travel beside the message).
-    EmbedImages { job: JobId, names: Vec<String> },
+    /// Decode and embed images, `batch` per forward pass (1 to find which
+    /// image crashed a worker). The files travel beside this message and,
+    /// for big batches, beside the `ImageFiles` messages that follow it.
+    EmbedImages { job: JobId, names: Vec<String>, batch: usize },
+    /// More files of an `EmbedImages` job, in order, starting at its file
+    /// number `from`: handing a browser hundreds of files in one message
+    /// stalls the page for a quarter of a second.
+    ImageFiles { job: JobId, from: usize },
     /// Invert with the loaded model: optimize an image towards `prompt` (an
     /// expression of weighted prompts; may be empty when images are given)
     /// plus the images named in `target_images` (their files travel beside
@@ -45,6 +56,36 @@ pub enum ToWorker {
     Cancel { job: JobId },
 }
 
+impl ToWorker {
+    /// The job a message starts or steers (`Init` has none).
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            ToWorker::Init { .. } => None,
+            ToWorker::LoadBundled { job, .. }
+            | ToWorker::ProbeHub { job, .. }
+            | ToWorker::LoadHub { job, .. }
+            | ToWorker::LoadFiles { job, .. }
+            | ToWorker::EmbedTexts { job, .. }
+            | ToWorker::EmbedImages { job, .. }
+            | ToWorker::ImageFiles { job, .. }
+            | ToWorker::Invert { job, .. }
+            | ToWorker::Pause { job }
+            | ToWorker::Resume { job }
+            | ToWorker::Cancel { job } => Some(*job),
+        }
+    }
+}
+
+/// Which device the page asks the worker to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// WebGPU when the browser has a working adapter, else the CPU.
+    PreferGpu,
+    /// The CPU (`?backend=cpu`, or after the GPU device was lost).
+    Cpu,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
@@ -54,6 +95,9 @@ pub enum FromWorker {
     Ready { backend: BackendInfo },
     Progress { job: JobId, progress: Progress },
     ModelLoaded { job: JobId, model: ModelInfo },
+    /// The answer to `ProbeHub`: the bytes a download would take (when the
+    /// Hub says), and whether this browser holds the model already.
+    HubProbed { job: JobId, id: String, download_bytes: Option<u64>, cached: bool },
     /// One result per prompt, in order.
     TextsEmbedded { job: JobId, texts: Vec<ItemResult> },
     /// One image's result, sent as soon as it is known.
@@ -62,9 +106,10 @@ pub enum FromWorker {
     InvertStep { job: JobId, step: usize, steps: usize, similarity: f32, resolution: usize },
     /// The inversion holds (paused: true) or goes on again, after `step` steps.
     InvertHeld { job: JobId, paused: bool, step: usize },
-    /// The inversion saw its Cancel: it stops after the step in progress,
-    /// and its image so far follows as `Inverted`, unless it stopped before
-    /// its first step (`steps_done` 0: there is no image worth keeping).
+    /// The inversion saw its Cancel and stopped computing (a step in progress
+    /// is abandoned between views); its image as of `steps_done` follows as
+    /// `Inverted`, unless it stopped before its first step (`steps_done` 0:
+    /// there is no image worth keeping).
     InvertStopped { job: JobId, steps_done: usize },
     /// The image as it stands after `step`.
     InvertPreview { job: JobId, step: usize, image: Thumbnail },
@@ -80,19 +125,56 @@ pub enum FromWorker {
     },
     /// The job ended: completely, or early because it was cancelled.
     Finished { job: JobId, cancelled: bool },
-    /// The job could not run at all (no model, unusable weights...).
+    /// The job could not run at all (no model, unusable weights...). A
+    /// model that failed to load leaves the one loaded before in place.
     Failed { job: JobId, message: String },
+    /// Requests the worker made that left the page's origin (model downloads
+    /// the user asked for), as the browser's resource timing lists them.
+    Requests { urls: Vec<String> },
+    /// The GPU device was lost (driver reset, `GPUDevice.destroy()`): the
+    /// worker can no longer compute and must be replaced, on the CPU.
+    DeviceLost { message: String },
+    /// The worker's code panicked (it is unusable from here on) while it
+    /// worked on `job`'s `items` (indices of the job's images; empty when not
+    /// on particular items). Sent by the panic hook just before the end.
+    Crashed { job: Option<JobId>, items: Vec<usize>, message: String, device_lost: bool },
 }
 
 /// Where compute runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BackendInfo {
-    /// `"webgpu"` or `"cpu"`.
-    pub kind: String,
+    pub kind: BackendKind,
     /// The GPU adapter as the browser names it, or a description of the CPU path.
     pub name: String,
     /// Why the CPU is used although a GPU was preferred.
     pub fallback_reason: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    #[serde(rename = "webgpu")]
+    WebGpu,
+    Cpu,
+}
+
+impl BackendKind {
+    /// As the page's badge (and its `data-kind`) names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::WebGpu => "webgpu",
+            BackendKind::Cpu => "cpu",
+        }
+    }
+}
+
+/// The unit of a job's progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgressUnit {
+    Items,
+    Bytes,
+    Steps,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,8 +183,7 @@ pub struct Progress {
     pub stage: String,
     pub done: u64,
     pub total: u64,
-    /// `"items"` or `"bytes"`: the unit of `done` and `total`.
-    pub unit: String,
+    pub unit: ProgressUnit,
 }
 
 impl Progress {
@@ -121,8 +202,7 @@ impl Progress {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
-    /// `"float32"` or `"int8"`.
-    pub format: String,
+    pub format: WeightFormat,
     pub image_size: usize,
     pub projection_dim: usize,
     /// `exp(logit_scale)`, the factor from cosine to zero-shot logits.
@@ -152,4 +232,20 @@ pub struct Thumbnail {
     pub height: usize,
     #[serde(with = "serde_bytes")]
     pub rgb: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_and_enums_are_words() {
+        let m = serde_json::to_value(ToWorker::Init { backend: BackendChoice::PreferGpu }).unwrap();
+        assert_eq!(m, serde_json::json!({"type": "init", "backend": "prefer_gpu"}));
+        let b = BackendInfo { kind: BackendKind::WebGpu, name: "x".into(), fallback_reason: None };
+        assert_eq!(serde_json::to_value(&b).unwrap()["kind"], "webgpu");
+        let p = Progress { stage: "s".into(), done: 1, total: 2, unit: ProgressUnit::Bytes };
+        assert_eq!(serde_json::to_value(&p).unwrap()["unit"], "bytes");
+        assert_eq!(ToWorker::Cancel { job: 7 }.job(), Some(7));
+    }
 }

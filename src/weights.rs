@@ -58,7 +58,8 @@ impl HostTensor {
 }
 
 /// What kind of file a [`WeightFile`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WeightFormat {
     /// A Hugging Face checkpoint (f32, f16 or bf16 tensors).
     Float,
@@ -121,28 +122,10 @@ impl<'a> WeightFile<'a> {
         self.taken.borrow_mut().insert(name.to_string());
         let shape = view.shape().to_vec();
         let bytes = view.data();
-        let values = match view.dtype() {
-            Dtype::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::I8 => return self.int8(name, shape, bytes),
-            other => {
-                return Err(Error::tensor(
-                    &self.origin,
-                    name,
-                    format!("dtype {other:?} is not supported (f32, f16, bf16 or int8 expected)"),
-                ));
-            }
-        };
+        if view.dtype() == Dtype::I8 {
+            return self.int8(name, shape, bytes);
+        }
+        let values = floats_from_bytes(view.dtype(), bytes).ok_or_else(|| unsupported_dtype(&self.origin, name, view.dtype()))?;
         Ok(HostTensor::F32 { shape, values })
     }
 
@@ -190,7 +173,21 @@ impl<'a> WeightFile<'a> {
     }
 }
 
-fn describe_safetensors_error(err: &SafeTensorError, file_len: usize) -> String {
+/// Little-endian f32, f16 or bf16 values as f32; `None` for other dtypes.
+pub(crate) fn floats_from_bytes(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    Some(match dtype {
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        _ => return None,
+    })
+}
+
+pub(crate) fn unsupported_dtype(origin: &str, name: &str, dtype: Dtype) -> Error {
+    Error::tensor(origin, name, format!("dtype {dtype:?} is not supported (f32, f16, bf16 or int8 expected)"))
+}
+
+pub(crate) fn describe_safetensors_error(err: &SafeTensorError, file_len: usize) -> String {
     match err {
         SafeTensorError::HeaderTooSmall | SafeTensorError::InvalidHeaderLength => {
             format!("not a safetensors file ({file_len} bytes, no valid header length)")

@@ -124,6 +124,35 @@ fn a_huge_image_is_refused_before_decoding() {
     assert!(err.contains("huge.png") && err.contains("20000x20000"), "{err}");
 }
 
+/// The CMYK fixture with its frame header claiming `width` x `height`: the
+/// decoder reads the size before any pixel, which is all the checks need.
+fn cmyk_jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
+    let mut jpeg = std::fs::read(fixtures().join("images/cmyk.jpg")).unwrap();
+    let sof = (2..jpeg.len() - 9)
+        .find(|&i| jpeg[i] == 0xff && matches!(jpeg[i + 1], 0xc0 | 0xc1 | 0xc2))
+        .expect("cmyk.jpg has a frame header");
+    // FF Cn, length (2), precision (1), height (2), width (2), components (1).
+    assert_eq!(jpeg[sof + 9], 4, "four components");
+    jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    jpeg
+}
+
+#[test]
+fn a_cmyk_jpeg_too_large_to_decode_in_bounded_memory_is_refused() {
+    // 100 megapixels passes the pixel limit, but its planes and output alone
+    // would hold 800 MB: refused from the header, before any allocation.
+    let err = decode_image(&cmyk_jpeg_claiming(10_000, 10_000), "big_cmyk.jpg").unwrap_err().to_string();
+    assert!(err.starts_with("big_cmyk.jpg: is too large: 10000x10000 px CMYK would take about 800 MB"), "{err}");
+    // The limit is 512 MiB: 8200 x 8200 CMYK (538 MB) is just over it.
+    let err = decode_image(&cmyk_jpeg_claiming(8_200, 8_200), "cmyk67.jpg").unwrap_err().to_string();
+    assert!(err.contains("would take about 538 MB"), "{err}");
+    // A large but affordable one is decoded (its data is the small fixture's,
+    // which jpeg-decoder pads out): whatever the outcome, not "too large".
+    let outcome = decode_image(&cmyk_jpeg_claiming(2_000, 2_000), "cmyk4.jpg");
+    assert!(outcome.as_ref().err().is_none_or(|e| !e.to_string().contains("too large")), "{:?}", outcome.err());
+}
+
 fn first_png() -> String {
     let mut names: Vec<String> = std::fs::read_dir(fixtures().join("images"))
         .unwrap()

@@ -1,5 +1,4 @@
-//! `cliplens invert` and `cliplens bench invert`: the command-line twins of
-//! the Inversion studio.
+//! `cliplens invert`: the command-line twin of the Inversion studio.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,9 +8,8 @@ use clap::Args;
 
 use cliplens::clip::Clip;
 use cliplens::compare::prepare_image;
-use cliplens::invert::bench::{self, BenchRun, HELD_OUT_COUNT};
 use cliplens::invert::output::{InversionRecord, inversion_png, record_from_png};
-use cliplens::invert::target::{Target, TargetTerm, TermKind, image_term, prompt_terms};
+use cliplens::invert::target::{Target, TargetTerm, TermKind, embedding_term, image_term, prompt_terms};
 use cliplens::invert::{Inverter, InvertSettings, Parameterization, Preset, finish};
 use cliplens::native::{Backend, device, peak_memory_bytes, read, read_model};
 use cliplens::{Error, Result};
@@ -74,7 +72,7 @@ pub struct InvertArgs {
 }
 
 /// Settings from a JSON file, or from a PNG this tool wrote (with its record).
-fn settings_file(path: &Path) -> Result<(InvertSettings, Option<InversionRecord>)> {
+pub fn settings_file(path: &Path) -> Result<(InvertSettings, Option<InversionRecord>)> {
     let name = path.display().to_string();
     let bytes = read(path)?;
     if bytes.starts_with(b"\x89PNG") {
@@ -159,8 +157,7 @@ fn build_target(clip: &Clip, args: &InvertArgs, from_png: Option<&InversionRecor
         parts.push(pollster::block_on(image_term(clip, &name, &image, 1.0))?);
     }
     for path in &args.target_embeddings {
-        let label = path.display().to_string();
-        parts.push((TargetTerm { kind: TermKind::Embedding, label, weight: 1.0 }, read_embedding(path)?));
+        parts.push(embedding_term(&path.display().to_string(), read_embedding(path)?, 1.0));
     }
     if parts.is_empty() {
         return Err(Error::usage("invert", "give a --prompt, --target-image or --target-embedding to aim at"));
@@ -174,7 +171,7 @@ fn clock(seconds: f64) -> String {
     format!("{}m{:02}s", (seconds / 60.0) as u64, (seconds % 60.0) as u64)
 }
 
-pub fn invert(args: InvertArgs) -> Result<ExitCode> {
+pub fn run(args: InvertArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let device = device(args.backend)?;
     let clip = Clip::load(&read_model(&args.model)?, &device)?;
@@ -236,131 +233,5 @@ pub fn invert(args: InvertArgs) -> Result<ExitCode> {
             peak.map(|b| format!(", peak memory {:.0} MB", b as f64 / 1e6)).unwrap_or_default()
         );
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Args)]
-pub struct BenchInvertArgs {
-    /// The model under study.
-    #[arg(long, default_value = "models/world-clip")]
-    model: PathBuf,
-    /// The judge: a different model that grades the inversions.
-    #[arg(long, default_value = "models/world-judge")]
-    judge: PathBuf,
-    /// Prompts to use (at most the set's 48).
-    #[arg(long, default_value_t = HELD_OUT_COUNT)]
-    prompts: usize,
-    /// Inversions per prompt (seeds 0..N).
-    #[arg(long, default_value_t = 1)]
-    seeds: u64,
-    /// The production settings to measure (quick, balanced, best).
-    #[arg(long, default_value = "balanced")]
-    preset: String,
-    /// Measure these settings (a JSON file, or a PNG this tool wrote) instead of a preset.
-    #[arg(long)]
-    settings: Option<PathBuf>,
-    /// Skip the baseline run.
-    #[arg(long)]
-    no_baseline: bool,
-    /// Use the development prompts (for tuning) instead of the held-out ones.
-    #[arg(long)]
-    dev: bool,
-    #[arg(long)]
-    json: bool,
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    backend: Backend,
-}
-
-pub fn bench_invert(args: BenchInvertArgs) -> Result<ExitCode> {
-    let device = device(args.backend)?;
-    let model = Clip::load(&read_model(&args.model)?, &device)?;
-    let judge = Clip::load(&read_model(&args.judge)?, &device)?;
-    let prompts = if args.dev { bench::dev_prompts(args.prompts) } else { bench::held_out_prompts(args.prompts) };
-    let seeds: Vec<u64> = (0..args.seeds.max(1)).collect();
-    let start = Instant::now();
-    let now = move || start.elapsed().as_secs_f64();
-    let production = match &args.settings {
-        Some(path) => ("custom".to_string(), settings_file(path)?.0),
-        None => {
-            let p = Preset::from_name(&args.preset)?;
-            (p.name().to_string(), p.settings_for(model.config().vision_config.image_size))
-        }
-    };
-    let mut configs = vec![production];
-    if !args.no_baseline {
-        configs.push((Preset::Baseline.name().to_string(), Preset::Baseline.settings()));
-    }
-    let mut runs: Vec<BenchRun> = Vec::new();
-    for (name, settings) in &configs {
-        let total = prompts.len() * seeds.len();
-        let mut done = 0;
-        let run = pollster::block_on(bench::run(
-            name,
-            &model,
-            &judge,
-            settings,
-            &prompts,
-            &seeds,
-            &now,
-            &mut |r| {
-                done += 1;
-                // Progress goes to stderr, also with --json (stdout stays one object).
-                eprintln!(
-                    "[{name} {done}/{total}] {} \"{}\" judge read {} (similarity {:.3})",
-                    if r.judge_correct { "ok  " } else { "MISS" },
-                    r.prompt,
-                    r.judge_read.join(" "),
-                    r.judge_similarity
-                );
-            },
-        ))?;
-        runs.push(run);
-    }
-    let backend = format!("{:?}", args.backend).to_lowercase();
-    if args.json {
-        let value = serde_json::json!({
-            "model": model.name,
-            "judge": judge.name,
-            "backend": backend,
-            "prompt_set": if args.dev { "dev" } else { "held-out" },
-            "prompts": prompts,
-            "runs": runs,
-        });
-        println!("{value}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "inversion benchmark: {} inverted, {} judging, {} {} prompts x {} seed(s), backend {backend}",
-        model.name,
-        judge.name,
-        prompts.len(),
-        if args.dev { "dev" } else { "held-out" },
-        seeds.len()
-    );
-    println!("{:<10} {:>8} {:>10} {:>12} {:>12} {:>9} {:>11}", "settings", "judge ok", "self ok", "judge sim", "model sim", "steps/s", "s/inversion");
-    for r in &runs {
-        println!(
-            "{:<10} {:>7.1}% {:>9.1}% {:>12.4} {:>12.4} {:>9.1} {:>11.2}",
-            r.name,
-            100.0 * r.success_rate,
-            100.0 * r.self_success_rate,
-            r.mean_judge_similarity,
-            r.mean_model_similarity,
-            r.steps_per_second,
-            r.seconds_per_inversion
-        );
-    }
-    let [p, b] = runs.as_slice() else { return Ok(ExitCode::SUCCESS) };
-    println!("per attribute, judge accuracy ({} / baseline):", p.name);
-    for ((name, acc, n), (_, base, _)) in p.attribute_accuracy.iter().zip(&b.attribute_accuracy) {
-        println!("  {name:<11} {:>5.1}% / {:>5.1}%   (n = {n})", 100.0 * acc, 100.0 * base);
-    }
-    let ratio = |x: f64, y: f64| if y > 0.0 { format!("{:.2}x", x / y) } else { "n/a (baseline 0)".to_string() };
-    println!(
-        "vs baseline: success {}, judge similarity {}, time per inversion {}",
-        ratio(p.success_rate, b.success_rate),
-        ratio(p.mean_judge_similarity, b.mean_judge_similarity),
-        ratio(p.seconds_per_inversion, b.seconds_per_inversion)
-    );
     Ok(ExitCode::SUCCESS)
 }

@@ -93,6 +93,8 @@ pub struct Inverter {
     rng: Rng,
     step: usize,
     curve: Vec<f32>,
+    /// A cap on views per pass below `settings.micro_batch` (see [`Inverter::limit_views_per_pass`]).
+    max_views_per_pass: Option<usize>,
 }
 
 impl Inverter {
@@ -118,6 +120,7 @@ impl Inverter {
             rng,
             step: 0,
             curve: Vec::with_capacity(settings.steps),
+            max_views_per_pass: None,
             settings,
         })
     }
@@ -143,6 +146,14 @@ impl Inverter {
 
     /// One optimizer step over `views` augmented views.
     pub async fn step(&mut self) -> Result<StepReport> {
+        Ok(self.step_unless_stopped(async || true).await?.expect("never stopped"))
+    }
+
+    /// One step, asking `keep_going` between micro-batches (where the web
+    /// worker lets its event loop see a Cancel: on a CPU a step of a ViT-B
+    /// takes seconds). When it answers `false` the step is abandoned, the
+    /// image stays as it was after the last whole step, and `None` comes back.
+    pub async fn step_unless_stopped(&mut self, mut keep_going: impl AsyncFnMut() -> bool) -> Result<Option<StepReport>> {
         let s = &self.settings;
         let resolution = s.resolution_at(self.step, self.size);
         if resolution != self.params.resolution {
@@ -157,7 +168,12 @@ impl Inverter {
         };
         let mut grad: Option<Tensor<4>> = None;
         let mut similarity_sums = Vec::new();
-        for (i, chunk) in specs.chunks(s.micro_batch).enumerate() {
+        let views_per_pass = s.micro_batch.min(self.max_views_per_pass.unwrap_or(usize::MAX)).max(1);
+        for (i, chunk) in specs.chunks(views_per_pass).enumerate() {
+            if i > 0 && !keep_going().await {
+                return Ok(None);
+            }
+            let s = &self.settings;
             let leaf = self.params.leaf();
             let image = self.params.render(leaf.clone());
             let views = render_views(image.clone(), chunk, &s.augment, self.size, self.mean, self.std, &self.device);
@@ -178,13 +194,24 @@ impl Inverter {
                 None => g,
             });
         }
+        if !keep_going().await {
+            return Ok(None);
+        }
+        let s = &self.settings;
         let lr = s.lr(self.step);
         let grad = grad.expect("at least one view");
         self.params.values = self.adam.step(self.params.values.clone(), grad, lr);
         let similarity = read_vec(Tensor::cat(similarity_sums, 0).sum()).await?[0] / s.views as f32;
         self.step += 1;
         self.curve.push(similarity);
-        Ok(StepReport { step: self.step, steps: self.settings.steps, similarity, resolution })
+        Ok(Some(StepReport { step: self.step, steps: self.settings.steps, similarity, resolution }))
+    }
+
+    /// Runs at most `views` views per forward and backward pass, below the
+    /// settings' micro-batch: more chances for [`Self::step_unless_stopped`]
+    /// to stop. The gradient is the same sum (up to rounding order).
+    pub fn limit_views_per_pass(&mut self, views: usize) {
+        self.max_views_per_pass = Some(views.max(1));
     }
 
     /// The image now, at the model's input size (what the PNG holds).

@@ -185,10 +185,22 @@ pub async fn prompt_terms(clip: &Clip, expression: &str) -> Result<(Vec<(TargetT
     Ok((terms, warnings))
 }
 
-/// An image term: the image's embedding by `clip`.
+/// An image term: the image's embedding by `clip`. The term keeps the file's
+/// name only: records travel inside shared PNGs, and a local path would tell
+/// where the user keeps their files.
 pub async fn image_term(clip: &Clip, name: &str, image: &RgbImage, weight: f32) -> Result<(TargetTerm, Vec<f32>)> {
     let embed = clip.embed_images(std::slice::from_ref(image)).await?.remove(0);
-    Ok((TargetTerm { kind: TermKind::Image, label: name.to_string(), weight }, embed))
+    Ok((TargetTerm { kind: TermKind::Image, label: file_label(name).to_string(), weight }, embed))
+}
+
+/// A vector term (`--target-embedding`), named like an image term by its file name only.
+pub fn embedding_term(name: &str, vector: Vec<f32>, weight: f32) -> (TargetTerm, Vec<f32>) {
+    (TargetTerm { kind: TermKind::Embedding, label: file_label(name).to_string(), weight }, vector)
+}
+
+/// The last component of a path (`/home/me/photos/cat.png` -> `cat.png`), on any platform's separators.
+pub fn file_label(name: &str) -> &str {
+    name.rsplit(['/', '\\']).next().filter(|n| !n.is_empty()).unwrap_or(name)
 }
 
 /// A target of prompt expressions only (the common case).
@@ -219,6 +231,15 @@ mod tests {
         assert_eq!(parse_prompt("a t-shirt - 0.3 * a logo").unwrap(), vec![("a t-shirt".into(), 1.0), ("a logo".into(), -0.3)]);
         assert_eq!(parse_prompt("2*x").unwrap(), vec![("x".into(), 2.0)]);
         assert_eq!(parse_prompt("a * b").unwrap(), vec![("a * b".into(), 1.0)]);
+    }
+
+    #[test]
+    fn file_labels_drop_folders() {
+        assert_eq!(file_label("/home/me/photos/cat.png"), "cat.png");
+        assert_eq!(file_label("C:\\Users\\me\\dog.jpg"), "dog.jpg");
+        assert_eq!(file_label("folder/sub/x.png"), "x.png");
+        assert_eq!(file_label("plain.png"), "plain.png");
+        assert_eq!(embedding_term("/tmp/v.json", vec![1.0], 0.5).0.label, "v.json");
     }
 
     #[test]

@@ -97,22 +97,16 @@ pub async fn storage_used() -> Option<f64> {
     js_sys::Reflect::get(&estimate, &"usage".into()).ok()?.as_f64()
 }
 
-/// Removes every cached model file.
+/// Removes every cached model file (and any half-finished download).
 pub async fn delete_cached_models() -> bool {
-    let Some(caches) = web_sys::window().and_then(|w| w.caches().ok()) else { return false };
-    JsFuture::from(caches.delete(MODEL_CACHE)).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+    crate::shared::cache::delete_all(MODEL_CACHE).await
 }
 
 /// The models this site serves (`models/manifest.json`), for the model list.
 /// `None` when it cannot be fetched (offline before the first visit).
 pub async fn site_manifest() -> Option<cliplens::manifest::Manifest> {
-    let window = web_sys::window()?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(SITE_MANIFEST)).await.ok()?.dyn_into().ok()?;
-    if !response.ok() {
-        return None;
-    }
-    let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
-    cliplens::manifest::Manifest::from_json(&js_sys::Uint8Array::new(&buffer).to_vec(), SITE_MANIFEST).ok()
+    let (bytes, _) = crate::shared::net::download(SITE_MANIFEST, |_, _| true).await.ok()?;
+    cliplens::manifest::Manifest::from_json(&bytes, SITE_MANIFEST).ok()
 }
 
 const SITE_MANIFEST: &str = "models/manifest.json";

@@ -5,11 +5,9 @@
 use cliplens::invert::output::{InversionRecord, record_from_png};
 use js_sys::{Array, Uint8Array};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, Response};
 
-use crate::link::{AppState, GalleryItem};
+use crate::app::AppState;
+use crate::shared::cache::Store;
 
 const GALLERY_CACHE: &str = "cliplens-gallery-v1";
 /// `localStorage` key of the gallery's ids, newest first.
@@ -17,13 +15,29 @@ const INDEX_KEY: &str = "cliplens-gallery";
 /// Oldest results beyond this many are dropped.
 const LIMIT: usize = 60;
 
-fn cache_key(id: &str) -> String {
-    format!("gallery/{id}.png")
+/// A finished inversion kept in this browser (its PNG in Cache Storage).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalleryItem {
+    pub id: String,
+    pub record: InversionRecord,
+    /// A `blob:` URL of the PNG, for showing and downloading.
+    pub url: String,
 }
 
-async fn open_cache() -> Option<Cache> {
-    let caches = web_sys::window()?.caches().ok()?;
-    JsFuture::from(caches.open(GALLERY_CACHE)).await.ok()?.dyn_into().ok()
+#[derive(Clone, Copy)]
+pub struct Gallery {
+    /// Newest first.
+    pub items: RwSignal<Vec<GalleryItem>>,
+}
+
+impl Gallery {
+    pub fn new() -> Self {
+        Gallery { items: RwSignal::new(Vec::new()) }
+    }
+}
+
+fn cache_key(id: &str) -> String {
+    format!("gallery/{id}.png")
 }
 
 fn local_storage() -> Option<web_sys::Storage> {
@@ -61,12 +75,13 @@ pub fn add(state: AppState, png: Vec<u8>, record: InversionRecord) {
         state.notice.set(Some("the browser could not show the result image".into()));
         return;
     };
+    let gallery = state.gallery;
     let mut ids = read_index();
     ids.retain(|x| *x != id);
     ids.insert(0, id.clone());
     let dropped: Vec<String> = ids.split_off(ids.len().min(LIMIT));
     write_index(&ids);
-    state.gallery.update(|g| {
+    gallery.items.update(|g| {
         g.insert(0, GalleryItem { id: id.clone(), record, url });
         g.retain(|item| {
             let keep = !dropped.contains(&item.id);
@@ -77,13 +92,10 @@ pub fn add(state: AppState, png: Vec<u8>, record: InversionRecord) {
         });
     });
     leptos::task::spawn_local(async move {
-        let Some(cache) = open_cache().await else { return };
-        let mut bytes = png;
-        if let Ok(response) = Response::new_with_opt_u8_array(Some(&mut bytes)) {
-            let _ = JsFuture::from(cache.put_with_str(&cache_key(&id), &response)).await;
-        }
+        let Some(cache) = Store::open(GALLERY_CACHE).await else { return };
+        cache.put(&cache_key(&id), &png).await;
         for old in dropped {
-            let _ = JsFuture::from(cache.delete_with_str(&cache_key(&old))).await;
+            cache.delete(&cache_key(&old)).await;
         }
     });
 }
@@ -91,11 +103,11 @@ pub fn add(state: AppState, png: Vec<u8>, record: InversionRecord) {
 /// Reads the stored gallery (at start-up).
 pub fn load(state: AppState) {
     leptos::task::spawn_local(async move {
-        let Some(cache) = open_cache().await else { return };
+        let Some(cache) = Store::open(GALLERY_CACHE).await else { return };
         let mut items = Vec::new();
         let mut unreadable = Vec::new();
         for id in read_index() {
-            let Some(bytes) = cached(&cache, &cache_key(&id)).await else {
+            let Some(bytes) = cache.get(&cache_key(&id)).await else {
                 unreadable.push(id);
                 continue;
             };
@@ -111,25 +123,18 @@ pub fn load(state: AppState) {
         ids.retain(|id| !unreadable.contains(id));
         write_index(&ids);
         // Results that arrived while loading come first.
-        state.gallery.update(|g| {
+        state.gallery.items.update(|g| {
             let fresh: Vec<String> = g.iter().map(|i| i.id.clone()).collect();
             g.extend(items.into_iter().filter(|i| !fresh.contains(&i.id)));
         });
     });
 }
 
-async fn cached(cache: &Cache, key: &str) -> Option<Vec<u8>> {
-    let hit = JsFuture::from(cache.match_with_str(key)).await.ok()?;
-    let response: Response = hit.dyn_into().ok()?;
-    let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
-    Some(Uint8Array::new(&buffer).to_vec())
-}
-
 pub fn remove(state: AppState, id: &str) {
     let mut ids = read_index();
     ids.retain(|x| x != id);
     write_index(&ids);
-    state.gallery.update(|g| {
+    state.gallery.items.update(|g| {
         if let Some(item) = g.iter().find(|i| i.id == id) {
             let _ = web_sys::Url::revoke_object_url(&item.url);
         }
@@ -137,8 +142,8 @@ pub fn remove(state: AppState, id: &str) {
     });
     let key = cache_key(id);
     leptos::task::spawn_local(async move {
-        if let Some(cache) = open_cache().await {
-            let _ = JsFuture::from(cache.delete_with_str(&key)).await;
+        if let Some(cache) = Store::open(GALLERY_CACHE).await {
+            cache.delete(&key).await;
         }
     });
 }
@@ -147,7 +152,7 @@ pub fn remove(state: AppState, id: &str) {
 pub fn download(item: &GalleryItem) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
     let Ok(a) = document.create_element("a") else { return };
-    let a: web_sys::HtmlAnchorElement = a.unchecked_into();
+    let a: web_sys::HtmlAnchorElement = wasm_bindgen::JsCast::unchecked_into(a);
     a.set_href(&item.url);
     a.set_download(&cliplens::invert::output::file_name(&item.record));
     a.click();

@@ -3,25 +3,164 @@
 //! kept in this browser, side-by-side comparison and PNG download. The
 //! worker runs the library's engine; this page only shows it.
 
-use std::cell::RefCell;
-
-use cliplens::invert::output::{polyline, settings_diff};
+use cliplens::invert::output::{InversionRecord, polyline, settings_diff};
 use cliplens::invert::target::describe;
 use cliplens::invert::{InvertSettings, Parameterization, Preset, TermKind};
-use cliplens::protocol::Progress;
+use cliplens::protocol::{JobId, Progress, ProgressUnit, Thumbnail, ToWorker};
 use leptos::prelude::*;
 use web_sys::File;
 
+use crate::app::AppState;
 use crate::files;
-use crate::gallery;
-use crate::link::{AppState, GalleryItem};
+use crate::gallery::{self, GalleryItem};
+use crate::jobs::JobKind;
 
 const CURVE_WIDTH: f32 = 320.0;
 const CURVE_HEIGHT: f32 = 90.0;
 
-thread_local! {
-    /// Images the target also aims at (JS handles, so not in a signal).
-    static TARGET_FILES: RefCell<Vec<(String, File)>> = const { RefCell::new(Vec::new()) };
+/// The inversion in progress (or the last one), as the studio shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveInversion {
+    pub job: JobId,
+    pub steps: usize,
+    /// Similarity of each step's augmented views.
+    pub curve: Vec<f32>,
+    pub resolution: usize,
+    /// `data:` URL of the latest preview.
+    pub preview: Option<String>,
+    pub paused: bool,
+    /// The worker holds the job (it answers a pause between steps).
+    pub held: bool,
+    /// Still running (not finished, cancelled or failed).
+    pub running: bool,
+    pub started_ms: f64,
+    /// Time spent paused, left out of speed and ETA.
+    pub paused_ms: f64,
+    pub paused_since: Option<f64>,
+    /// How it ended, when it did: a message for the status line.
+    pub outcome: Option<String>,
+}
+
+/// The studio's state: the live inversion and the images the target aims at.
+#[derive(Clone, Copy)]
+pub struct Inversion {
+    pub live: RwSignal<Option<LiveInversion>>,
+    /// Images the target also aims at (JS handles, so stored, not signalled);
+    /// they outlive the page, which remounts on navigation.
+    target_files: StoredValue<Vec<(String, File)>, LocalStorage>,
+}
+
+impl Inversion {
+    pub fn new() -> Self {
+        Inversion { live: RwSignal::new(None), target_files: StoredValue::new_local(Vec::new()) }
+    }
+
+    fn update_job(self, job: JobId, f: impl FnOnce(&mut LiveInversion)) {
+        self.live.update(|l| {
+            if let Some(l) = l.as_mut().filter(|l| l.job == job) {
+                f(l)
+            }
+        });
+    }
+
+    pub fn step(self, job: JobId, step: usize, steps: usize, similarity: f32, resolution: usize) {
+        self.update_job(job, |l| {
+            l.curve.truncate(step.saturating_sub(1));
+            l.curve.push(similarity);
+            l.steps = steps;
+            l.resolution = resolution;
+        });
+    }
+
+    pub fn held(self, job: JobId, paused: bool) {
+        self.update_job(job, |l| l.held = paused);
+    }
+
+    pub fn stopped(self, job: JobId, steps_done: usize) {
+        let outcome = if steps_done == 0 { "cancelled before the first step" } else { "cancelled; the image so far is on its way to the gallery" };
+        self.ended(job, Some(outcome.into()));
+    }
+
+    pub fn preview(self, job: JobId, image: &Thumbnail) {
+        let url = files::thumbnail_url(image);
+        self.update_job(job, |l| l.preview = url);
+    }
+
+    pub fn inverted(self, job: JobId, image: &Thumbnail, record: &InversionRecord, warnings: Vec<String>) {
+        let url = files::thumbnail_url(image);
+        let outcome = if record.stopped {
+            format!("cancelled after {} steps; the image so far is in the gallery", record.steps_done)
+        } else {
+            format!("done: similarity {:.4} after {} steps in {:.1} s", record.similarity, record.steps_done, record.seconds)
+        };
+        let outcome = warnings.into_iter().fold(outcome, |text, w| format!("{text}; warning: {w}"));
+        self.update_job(job, |l| {
+            l.preview = url;
+            l.outcome = Some(outcome);
+        });
+    }
+
+    /// The job ended (`outcome` replaces the status line's ending when given).
+    pub fn ended(self, job: JobId, outcome: Option<String>) {
+        self.update_job(job, |l| {
+            if l.running {
+                l.running = false;
+                l.paused = false;
+                l.held = false;
+                if outcome.is_some() {
+                    l.outcome = outcome;
+                }
+            }
+        });
+    }
+}
+
+impl AppState {
+    /// Starts an inversion with the loaded model (the target images travel as files).
+    pub fn start_inversion(self, prompt: String, settings: InvertSettings) {
+        if let Some(live) = self.inversion.live.get_untracked().filter(|l| l.running) {
+            self.cancel(live.job);
+        }
+        let job = self.jobs.open(JobKind::Invert, "inverting");
+        let now = js_sys::Date::now();
+        self.inversion.live.set(Some(LiveInversion {
+            job,
+            steps: settings.steps,
+            curve: Vec::new(),
+            resolution: 0,
+            preview: None,
+            paused: false,
+            held: false,
+            running: true,
+            started_ms: now,
+            paused_ms: 0.0,
+            paused_since: None,
+            outcome: None,
+        }));
+        let (names, files) = self.inversion.target_files.get_value().into_iter().unzip();
+        self.link.send(ToWorker::Invert { job, prompt, target_images: names, settings }, files);
+    }
+
+    /// Pauses the running inversion, or lets it go on.
+    pub fn toggle_pause(self) {
+        let Some(live) = self.inversion.live.get_untracked().filter(|l| l.running) else { return };
+        let now = js_sys::Date::now();
+        if live.paused {
+            self.link.send(ToWorker::Resume { job: live.job }, Vec::new());
+        } else {
+            self.link.send(ToWorker::Pause { job: live.job }, Vec::new());
+        }
+        self.inversion.live.update(|l| {
+            if let Some(l) = l {
+                if let Some(since) = l.paused_since.take() {
+                    l.paused_ms += now - since;
+                } else {
+                    l.paused_since = Some(now);
+                }
+                l.paused = !l.paused;
+            }
+        });
+    }
 }
 
 /// Models trained by CLIP Lens on its synthetic world: their inversions are
@@ -39,9 +178,10 @@ pub fn InvertPage() -> impl IntoView {
     let preset = RwSignal::new(Some(Preset::Balanced));
     // The picked target images outlive the page (the shell remounts it on
     // navigation), so their names are read back from them.
-    let target_names = RwSignal::new(TARGET_FILES.with_borrow(|files| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()));
+    let target_files = state.inversion.target_files;
+    let target_names = RwSignal::new(target_files.with_value(|files| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()));
     let blur = RwSignal::new(false);
-    let image_size = move || state.model.with_untracked(|m| m.as_ref().map(|m| m.image_size).unwrap_or(64));
+    let image_size = move || state.models.model.with_untracked(|m| m.as_ref().map(|m| m.image_size).unwrap_or(64));
     // Which preset, if any, the settings are (the seed aside).
     let matching_preset = move |s: &InvertSettings| {
         Preset::ALL.into_iter().find(|p| p.settings_for(image_size()) == InvertSettings { seed: 0, ..s.clone() })
@@ -49,7 +189,7 @@ pub fn InvertPage() -> impl IntoView {
     // A new model: blurred results unless it is a world model, and the chosen
     // preset's settings for its input size.
     Effect::new(move |_| {
-        if let Some(m) = state.model.get() {
+        if let Some(m) = state.models.model.get() {
             blur.set(!is_world_model(&m.name));
             if let Some(p) = preset.get_untracked() {
                 let seed = settings.with_untracked(|s| s.seed);
@@ -58,14 +198,13 @@ pub fn InvertPage() -> impl IntoView {
         }
     });
     let problem = move || settings.with(|s| s.check().err().map(|e| e.message));
-    let running = move || state.inversion.with(|l| l.as_ref().is_some_and(|l| l.running));
+    let running = move || state.inversion.live.with(|l| l.as_ref().is_some_and(|l| l.running));
 
     let start = move || {
-        if problem().is_some() || state.model.get_untracked().is_none() {
+        if problem().is_some() || state.models.model.get_untracked().is_none() {
             return;
         }
-        let images = TARGET_FILES.with_borrow(Clone::clone);
-        state.start_inversion(prompt.get_untracked(), images, settings.get_untracked());
+        state.start_inversion(prompt.get_untracked(), settings.get_untracked());
     };
     let choose_preset = move |name: String| {
         if let Ok(p) = Preset::from_name(&name) {
@@ -147,26 +286,26 @@ pub fn InvertPage() -> impl IntoView {
                             let input: web_sys::HtmlInputElement = event_target(&ev);
                             let picked = files::from_list(input.files());
                             target_names.set(picked.iter().map(|(n, _)| n.clone()).collect());
-                            TARGET_FILES.set(picked);
+                            target_files.set_value(picked);
                             input.set_value("");
                         }/>
                     </label>
                     {move || (!target_names.get().is_empty()).then(|| view! {
                         <span class="targets">{format!("+ {}", target_names.get().join(", "))}
-                            <button on:click=move |_| { TARGET_FILES.set(Vec::new()); target_names.set(Vec::new()); }>"remove"</button>
+                            <button on:click=move |_| { target_files.set_value(Vec::new()); target_names.set(Vec::new()); }>"remove"</button>
                         </span>
                     })}
                 </div>
                 {move || problem().map(|p| view! { <p class="item-error" id="invert-problem">{p}</p> })}
                 <div class="row">
-                    <button id="invert-start" class="primary" disabled=move || problem().is_some() || state.model.get().is_none() on:click=move |_| start()>
+                    <button id="invert-start" class="primary" disabled=move || problem().is_some() || state.models.model.get().is_none() on:click=move |_| start()>
                         {move || if running() { "Restart" } else { "Invert" }}
                     </button>
                     <button id="invert-pause" disabled=move || !running() on:click=move |_| state.toggle_pause()>
-                        {move || if state.inversion.with(|l| l.as_ref().is_some_and(|l| l.paused)) { "Resume" } else { "Pause" }}
+                        {move || if state.inversion.live.with(|l| l.as_ref().is_some_and(|l| l.paused)) { "Resume" } else { "Pause" }}
                     </button>
                     <button id="invert-cancel" disabled=move || !running() on:click=move |_| {
-                        if let Some(l) = state.inversion.get_untracked() { state.cancel(l.job) }
+                        if let Some(l) = state.inversion.live.get_untracked() { state.cancel(l.job) }
                     }>"Cancel"</button>
                     <label><input type="checkbox" id="invert-blur" prop:checked=move || blur.get()
                         on:change=move |ev| blur.set(event_target_checked(&ev))/>" blur images"</label>
@@ -175,7 +314,7 @@ pub fn InvertPage() -> impl IntoView {
             </div>
             <Live blur/>
         </section>
-        <Gallery blur on_reuse=Callback::new(move |item: GalleryItem| {
+        <GalleryView blur on_reuse=Callback::new(move |item: GalleryItem| {
             // Only the text terms can go back into the prompt box; image
             // terms would be read as the words "[name.png]".
             let texts: Vec<_> = item.record.target.iter().filter(|t| t.kind == TermKind::Text).cloned().collect();
@@ -205,12 +344,12 @@ fn NumberField(label: &'static str, id: &'static str, value: Signal<f64>, on_set
 fn Live(blur: RwSignal<bool>) -> impl IntoView {
     let state = expect_context::<AppState>();
     let status = move || {
-        let l = state.inversion.get()?;
+        let l = state.inversion.live.get()?;
         let step = l.curve.len();
         let now = js_sys::Date::now();
         let paused_now = l.paused_since.map(|s| now - s).unwrap_or(0.0);
         let elapsed = ((now - l.started_ms - l.paused_ms - paused_now) / 1000.0).max(0.0);
-        let progress = Progress { stage: "inverting".into(), done: step as u64, total: l.steps as u64, unit: "steps".into() };
+        let progress = Progress { stage: "inverting".into(), done: step as u64, total: l.steps as u64, unit: ProgressUnit::Steps };
         let mut line = format!("step {step} of {}", l.steps);
         if let Some(s) = l.curve.last() {
             line.push_str(&format!(" · similarity {s:.4}"));
@@ -237,14 +376,14 @@ fn Live(blur: RwSignal<bool>) -> impl IntoView {
     view! {
         <div class="live">
             <div class="preview" class:blurred=move || blur.get()>
-                {move || match state.inversion.get().and_then(|l| l.preview) {
+                {move || match state.inversion.live.get().and_then(|l| l.preview) {
                     Some(src) => view! { <img id="invert-preview" src=src alt="the image being optimized"/> }.into_any(),
                     None => view! { <div class="placeholder">"the image appears here"</div> }.into_any(),
                 }}
             </div>
             <svg id="invert-curve" width=CURVE_WIDTH height=CURVE_HEIGHT viewBox=format!("0 0 {CURVE_WIDTH} {CURVE_HEIGHT}")>
                 <polyline fill="none" stroke="currentColor" stroke-width="1.5"
-                    points=move || state.inversion.get().map(|l| polyline(&l.curve, l.steps, CURVE_WIDTH, CURVE_HEIGHT)).unwrap_or_default()/>
+                    points=move || state.inversion.live.get().map(|l| polyline(&l.curve, l.steps, CURVE_WIDTH, CURVE_HEIGHT)).unwrap_or_default()/>
             </svg>
             <p class="hint">"similarity of each step's augmented views to the target"</p>
             <p id="invert-status">{status}</p>
@@ -254,7 +393,7 @@ fn Live(blur: RwSignal<bool>) -> impl IntoView {
 
 /// Finished inversions in this browser, with download, reuse, compare and delete.
 #[component]
-fn Gallery(blur: RwSignal<bool>, on_reuse: Callback<GalleryItem>) -> impl IntoView {
+fn GalleryView(blur: RwSignal<bool>, on_reuse: Callback<GalleryItem>) -> impl IntoView {
     let state = expect_context::<AppState>();
     let compared = RwSignal::new(Vec::<String>::new());
     let toggle = move |id: String| {
@@ -272,9 +411,9 @@ fn Gallery(blur: RwSignal<bool>, on_reuse: Callback<GalleryItem>) -> impl IntoVi
     view! {
         <section class="gallery">
             <h3>"Gallery " <span class="hint">"(kept in this browser)"</span></h3>
-            {move || state.gallery.get().is_empty().then(|| view! { <p class="hint">"Finished inversions appear here."</p> })}
+            {move || state.gallery.items.get().is_empty().then(|| view! { <p class="hint">"Finished inversions appear here."</p> })}
             <div class="items" class:blurred=move || blur.get()>
-                <For each=move || state.gallery.get() key=|item| item.id.clone() children=move |item: GalleryItem| {
+                <For each=move || state.gallery.items.get() key=|item| item.id.clone() children=move |item: GalleryItem| {
                     let id = item.id.clone();
                     let (download_item, reuse_item) = (item.clone(), item.clone());
                     let (compare_id, remove_id) = (id.clone(), id.clone());
@@ -298,7 +437,7 @@ fn Gallery(blur: RwSignal<bool>, on_reuse: Callback<GalleryItem>) -> impl IntoVi
             </div>
             {move || {
                 let chosen = compared.get();
-                let items = state.gallery.get();
+                let items = state.gallery.items.get();
                 let pick = |id: &String| items.iter().find(|i| i.id == *id).cloned();
                 match chosen.as_slice() {
                     [a, b] => pick(a).zip(pick(b)).map(|(a, b)| view! { <Compare a b blur/> }),

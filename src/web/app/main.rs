@@ -3,6 +3,8 @@
 //! Natively this program is empty; Trunk builds it for wasm32.
 
 #[cfg(target_arch = "wasm32")]
+mod app;
+#[cfg(target_arch = "wasm32")]
 mod embed;
 #[cfg(target_arch = "wasm32")]
 mod files;
@@ -11,17 +13,25 @@ mod gallery;
 #[cfg(target_arch = "wasm32")]
 mod invert;
 #[cfg(target_arch = "wasm32")]
-mod link;
+mod jobs;
+#[cfg(target_arch = "wasm32")]
+mod models;
+#[cfg(target_arch = "wasm32")]
+mod privacy;
+#[cfg(target_arch = "wasm32")]
+mod route;
 #[cfg(target_arch = "wasm32")]
 mod shell;
+#[cfg(target_arch = "wasm32")]
+mod worker_link;
 
 #[cfg(target_arch = "wasm32")]
-#[path = "../reactor.rs"]
-mod reactor;
+#[path = "../shared/mod.rs"]
+mod shared;
 
 fn main() {
     #[cfg(target_arch = "wasm32")]
-    reactor::run_static_constructors_once();
+    shared::reactor::run_static_constructors_once();
     #[cfg(target_arch = "wasm32")]
     {
         console_error_panic_hook::set_once();

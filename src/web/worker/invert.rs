@@ -1,6 +1,8 @@
 //! The worker's inversion job: the library's engine, stepped one optimizer
 //! step at a time with the event loop let in between, so Pause, Resume and
-//! Cancel are seen at once and take effect at the end of the step.
+//! Cancel are seen at once. On the CPU a step of a ViT-B takes seconds, so
+//! there the event loop also runs between passes of a few views, and a
+//! Cancel abandons the step in progress.
 
 use std::future::Future;
 use std::task::Poll;
@@ -10,11 +12,11 @@ use cliplens::invert::output::{InversionRecord, inversion_png};
 use cliplens::invert::target::{Target, image_term, prompt_terms};
 use cliplens::invert::{InvertSettings, Inverter, finish};
 use cliplens::preprocess::RgbImage;
-use cliplens::protocol::{FromWorker, JobId, Thumbnail};
+use cliplens::protocol::{BackendKind, FromWorker, JobId, ProgressUnit, Thumbnail};
 use web_sys::File;
 
-use crate::fetch::{file_bytes, sleep_ms, yield_now};
 use crate::jobs::{loaded_clip, progress};
+use crate::shared::net::{file_bytes, sleep_ms, yield_now};
 use crate::start::{STATE, is_cancelled, is_paused, post};
 
 /// How often a paused or waiting job looks for Resume or Cancel.
@@ -44,6 +46,12 @@ async fn noticing_cancel<T>(job: JobId, work: impl Future<Output = T>, mut on_ca
     .await
 }
 
+/// Views per forward and backward pass on the CPU: about a ViT-B/32's worth
+/// of compute (one 224-px view) or less between two looks at the messages.
+fn views_per_cpu_pass(image_size: usize) -> usize {
+    if image_size >= 128 { 1 } else { 8 }
+}
+
 fn thumbnail_of(image: &RgbImage) -> Thumbnail {
     Thumbnail { width: image.width, height: image.height, rgb: image.pixels.clone() }
 }
@@ -69,12 +77,17 @@ pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[F
         parts.push(image_term(&clip, name, &image, 1.0).await.map_err(to_string)?);
     }
     let target = Target::combine(parts).map_err(to_string)?;
-    let backend = STATE.with_borrow(|s| s.backend_kind.clone());
+    let backend = STATE.with_borrow(|s| s.backend).unwrap_or(BackendKind::Cpu);
 
     let started = js_sys::Date::now();
     let mut paused_ms = 0.0;
     let mut announced = false;
     let mut inverter = Inverter::new(&clip, &target, settings.clone()).map_err(to_string)?;
+    if backend == BackendKind::Cpu {
+        // A pass of one view of a ViT-B is well under a second of CPU; the
+        // gradient is the same sum however the views are grouped.
+        inverter.limit_views_per_pass(views_per_cpu_pass(clip.config().vision_config.image_size));
+    }
     while !inverter.done() {
         if is_paused(job) && !is_cancelled(job) {
             let since = js_sys::Date::now();
@@ -90,15 +103,21 @@ pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[F
         }
         // On a GPU the step runs while this waits for its result: a cancel
         // is answered at once, and the loop ends after the step.
-        let steps_done = inverter.steps_done() + 1;
-        let r = noticing_cancel(job, inverter.step(), || {
+        let steps_done = inverter.steps_done();
+        // Between passes: let messages in, and stop on a Cancel.
+        let keep_going = async || {
+            yield_now().await;
+            !is_cancelled(job)
+        };
+        let step = noticing_cancel(job, inverter.step_unless_stopped(keep_going), || {
             post(&FromWorker::InvertStopped { job, steps_done });
             announced = true;
         })
         .await
         .map_err(to_string)?;
+        let Some(r) = step else { break };
         post(&FromWorker::InvertStep { job, step: r.step, steps: r.steps, similarity: r.similarity, resolution: r.resolution });
-        progress(job, "inverting", r.step as u64, r.steps as u64, "steps");
+        progress(job, "inverting", r.step as u64, r.steps as u64, ProgressUnit::Steps);
         if inverter.wants_preview() {
             let image = inverter.image().await.map_err(to_string)?;
             post(&FromWorker::InvertPreview { job, step: r.step, image: thumbnail_of(&image) });
@@ -116,7 +135,7 @@ pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[F
     let stopped = !inverter.done();
     let result = finish(&clip, &inverter, stopped).await.map_err(to_string)?;
     let seconds = (js_sys::Date::now() - started - paused_ms) / 1000.0;
-    let record = InversionRecord::of(&clip, &target, &result, settings, seconds, backend).await.map_err(to_string)?;
+    let record = InversionRecord::of(&clip, &target, &result, settings, seconds, backend.as_str().into()).await.map_err(to_string)?;
     let png = inversion_png(&result.image, &record).map_err(to_string)?;
     post(&FromWorker::Inverted { job, png, image: thumbnail_of(&result.image), record, warnings });
     Ok(())

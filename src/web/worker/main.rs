@@ -3,7 +3,7 @@
 //! Natively this program is empty; Trunk builds it for wasm32.
 
 #[cfg(target_arch = "wasm32")]
-mod fetch;
+mod hub;
 #[cfg(target_arch = "wasm32")]
 mod invert;
 #[cfg(target_arch = "wasm32")]
@@ -12,12 +12,12 @@ mod jobs;
 mod start;
 
 #[cfg(target_arch = "wasm32")]
-#[path = "../reactor.rs"]
-mod reactor;
+#[path = "../shared/mod.rs"]
+mod shared;
 
 fn main() {
     #[cfg(target_arch = "wasm32")]
-    reactor::run_static_constructors_once();
+    shared::reactor::run_static_constructors_once();
     #[cfg(target_arch = "wasm32")]
     start::start();
 }

@@ -1,0 +1,11 @@
+//! The `cliplens` subcommands, one file each: argument parsing and printing
+//! only; the work is the library's.
+
+pub mod bench;
+pub mod embed;
+pub mod invert;
+pub mod manifest;
+pub mod prepare_models;
+pub mod quantize;
+pub mod train_world;
+pub mod world;

@@ -1,0 +1,134 @@
+//! `cliplens world`: the synthetic world the embedded models learn:
+//! `generate` writes scenes with their labels, `eval` measures a model on it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use cliplens::clip::Clip;
+use cliplens::native::{Backend, device, read_model};
+use cliplens::{Error, Result};
+
+#[derive(Subcommand)]
+pub enum WorldCommand {
+    /// Write world images (PNG) and their ground truth (labels.csv).
+    Generate {
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Zero-shot accuracy, retrieval and planted-bias tracking on fresh scenes.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        seed: u64,
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// Also evaluate this model (e.g. the int8 file) and report the share of zero-shot decisions both make alike.
+        #[arg(long)]
+        agree_with: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
+    },
+}
+
+pub fn run(command: WorldCommand) -> Result<ExitCode> {
+    match command {
+        WorldCommand::Generate { seed, count, out } => generate(seed, count, &out),
+        WorldCommand::Eval { model, seed, count, agree_with, json, backend } => eval(&model, seed, count, agree_with.as_deref(), json, backend),
+    }
+}
+
+fn generate(seed: u64, count: usize, out: &Path) -> Result<ExitCode> {
+    use cliplens::world::{ATTRIBUTES, captions::full_caption, render::render, scenes};
+    let out_name = out.display().to_string();
+    std::fs::create_dir_all(out).map_err(|e| Error::io(&out_name, e))?;
+    let mut csv = String::from("file,caption,group,role");
+    for attribute in &ATTRIBUTES {
+        csv.push(',');
+        csv.push_str(attribute.name);
+    }
+    csv.push('\n');
+    let digits = count.saturating_sub(1).to_string().len().max(5);
+    for (i, scene) in scenes(seed, count).iter().enumerate() {
+        let file = format!("{i:0digits$}.png");
+        let image = render(scene);
+        let buffer = image::RgbImage::from_raw(image.width as u32, image.height as u32, image.pixels)
+            .expect("a rendered scene has width * height pixels");
+        let path = out.join(&file);
+        buffer.save(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let mut row = vec![file, full_caption(scene), scene.group_word().to_string(), scene.role_word().unwrap_or("").to_string()];
+        row.extend((0..ATTRIBUTES.len()).map(|a| scene.value(a).to_string()));
+        csv.push_str(&row.join(","));
+        csv.push('\n');
+    }
+    let labels = out.join("labels.csv");
+    std::fs::write(&labels, csv).map_err(|e| Error::io(labels.display().to_string(), e))?;
+    eprintln!("wrote {count} images and labels.csv to {out_name}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(model: &Path, seed: u64, count: usize, agree_with: Option<&Path>, json: bool, backend: Backend) -> Result<ExitCode> {
+    use cliplens::world::eval::{decision_agreement, evaluate};
+    if count == 0 {
+        return Err(Error::usage("--count", "must be at least 1"));
+    }
+    let device = device(backend)?;
+    let clip = Clip::load(&read_model(model)?, &device)?;
+    let result = pollster::block_on(evaluate(&clip, seed, count))?;
+    let agreement = match agree_with {
+        Some(other) => {
+            let other_clip = Clip::load(&read_model(other)?, &device)?;
+            let other_result = pollster::block_on(evaluate(&other_clip, seed, count))?;
+            Some((other.display().to_string(), decision_agreement(&result, &other_result)))
+        }
+        None => None,
+    };
+    if json {
+        let mut value = serde_json::to_value(&result).expect("the evaluation serializes");
+        if let Some((other, share)) = &agreement {
+            value["agreement"] = serde_json::json!({"model": other, "zero_shot_decisions_alike": share});
+        }
+        println!("{value}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("model {} on {} fresh scenes (seed {})", result.model, result.count, result.seed);
+    println!("zero-shot accuracy");
+    for t in result.attributes.iter().chain([&result.group, &result.role]) {
+        println!("  {:<11} {:>6.1}%   (chance {:>4.1}%, n = {})", t.task, 100.0 * t.accuracy, 100.0 * t.chance, t.n);
+    }
+    let r = &result.retrieval;
+    println!(
+        "retrieval on {} pairs: image->text R@1 {:.1}%  R@5 {:.1}%  text->image R@1 {:.1}%",
+        r.pairs,
+        100.0 * r.image_to_text_r_at_1,
+        100.0 * r.image_to_text_r_at_5,
+        100.0 * r.text_to_image_r_at_1
+    );
+    println!("role words: share of group {} (planted / in the data / classified / counterfactual preference)", result.group_a);
+    for b in &result.roles {
+        println!(
+            "  {:<8} {:>5.0}%  {:>5.0}%  {:>5.0}%  {:>5.0}%   (n = {})",
+            b.role,
+            100.0 * b.planted_group_a_rate,
+            100.0 * b.actual_group_a_share,
+            100.0 * b.classified_group_a_rate,
+            100.0 * b.counterfactual_group_a_preference,
+            b.n
+        );
+    }
+    println!(
+        "Spearman rho with the planted rates: classified {:.3}, counterfactual {:.3}",
+        result.role_tracking_spearman, result.counterfactual_spearman
+    );
+    if let Some((other, share)) = agreement {
+        println!("zero-shot decisions alike with {other}: {:.2}%", 100.0 * share);
+    }
+    Ok(ExitCode::SUCCESS)
+}
