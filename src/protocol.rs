@@ -49,6 +49,19 @@ pub enum ToWorker {
     /// plus the images named in `target_images` (their files travel beside
     /// the message), with `settings`.
     Invert { job: JobId, prompt: String, target_images: Vec<String>, settings: InvertSettings },
+    /// Make the result of an inversion whose worker was stopped mid-step (a
+    /// Cancel on the CPU ends the worker at once): `image` is the image after
+    /// the last step previewed, `curve` the similarity of each step up to it;
+    /// the target's images travel beside the message. Answered by `Inverted`.
+    FinishInversion {
+        job: JobId,
+        prompt: String,
+        target_images: Vec<String>,
+        settings: InvertSettings,
+        image: Thumbnail,
+        curve: Vec<f32>,
+        seconds: f64,
+    },
     /// Hold a running inversion between steps, and let it go on.
     Pause { job: JobId },
     Resume { job: JobId },
@@ -69,6 +82,7 @@ impl ToWorker {
             | ToWorker::EmbedImages { job, .. }
             | ToWorker::ImageFiles { job, .. }
             | ToWorker::Invert { job, .. }
+            | ToWorker::FinishInversion { job, .. }
             | ToWorker::Pause { job }
             | ToWorker::Resume { job }
             | ToWorker::Cancel { job } => Some(*job),

@@ -105,9 +105,9 @@ pub struct QuantizeCheckpoint {
 }
 
 /// Quantizes a float safetensors checkpoint as its bytes arrive, in file
-/// order, holding one tensor's float bytes at a time: the int8 file is laid
-/// out from the header alone and each tensor is written into it as soon as
-/// it is whole. The input's sha256 is computed on the way. A CLIP Lens int8
+/// order, holding at most one row of float bytes: the int8 file is laid out
+/// from the header alone and each row (with its scale) is written into it as
+/// soon as it is whole. The input's sha256 is computed on the way. A CLIP Lens int8
 /// file passes through unchanged.
 pub struct StreamingQuantizer {
     origin: String,
@@ -118,10 +118,14 @@ pub struct StreamingQuantizer {
     digest_at: Option<usize>,
     passthrough: bool,
     next: usize,
-    /// Bytes of tensor `next` so far (capacity kept: the largest tensor yet).
+    /// Bytes of tensor `next` consumed so far.
+    in_tensor: usize,
+    /// The start of a row (or element) of tensor `next` still arriving.
     pending: Vec<u8>,
     offset: u64,
     sha256: Sha256Stream,
+    /// The state at the end of the last whole tensor: what a checkpoint saves.
+    boundary: QuantizeCheckpoint,
 }
 
 impl StreamingQuantizer {
@@ -164,8 +168,10 @@ impl StreamingQuantizer {
                 digest_at: None,
                 passthrough: true,
                 next: 0,
+                in_tensor: 0,
                 pending: Vec::new(),
                 offset: base,
+                boundary: QuantizeCheckpoint { input_bytes, offset: base, tensors_done: 0, sha256: sha256.clone() },
                 sha256,
             });
         }
@@ -213,8 +219,10 @@ impl StreamingQuantizer {
             digest_at,
             passthrough: false,
             next: 0,
+            in_tensor: 0,
             pending: Vec::new(),
             offset: base,
+            boundary: QuantizeCheckpoint { input_bytes, offset: base, tensors_done: 0, sha256: sha256.clone() },
             sha256,
         })
     }
@@ -254,52 +262,86 @@ impl StreamingQuantizer {
             self.offset += chunk.len() as u64;
             return Ok(());
         }
-        // A tensor is hashed when it is whole, so the digest always stands at
-        // a tensor boundary: where a checkpoint can resume.
         let mut rest = chunk;
         while !rest.is_empty() {
             let (start, end) = self.plan[self.next].input;
-            let want = (end - start) as usize - self.pending.len();
-            let take = want.min(rest.len());
-            if self.pending.is_empty() && take == want {
-                // The whole tensor is in this chunk: no copy.
-                self.sha256.update(&rest[..take]);
-                self.write_tensor(self.next, &rest[..take])?;
-                self.next += 1;
-            } else {
-                self.pending.extend_from_slice(&rest[..take]);
-                if self.pending.len() as u64 == end - start {
-                    let bytes = std::mem::take(&mut self.pending);
-                    self.sha256.update(&bytes);
-                    self.write_tensor(self.next, &bytes)?;
-                    self.pending = bytes;
+            let size = (end - start) as usize;
+            let take = (size - self.in_tensor).min(rest.len());
+            let mut piece = &rest[..take];
+            self.sha256.update(piece);
+            // Whole units (a row of a matrix, an element of a vector) are
+            // converted as they arrive; only a unit's start waits in `pending`.
+            let unit = self.unit_bytes(self.next);
+            let mut at = self.in_tensor - self.pending.len();
+            if !self.pending.is_empty() {
+                let fill = (unit - self.pending.len()).min(piece.len());
+                self.pending.extend_from_slice(&piece[..fill]);
+                piece = &piece[fill..];
+                if self.pending.len() == unit {
+                    let whole = std::mem::take(&mut self.pending);
+                    self.write_units(self.next, at, &whole)?;
+                    self.pending = whole;
                     self.pending.clear();
-                    self.next += 1;
+                    at += unit;
                 }
             }
+            let whole = piece.len() / unit * unit;
+            self.write_units(self.next, at, &piece[..whole])?;
+            self.pending.extend_from_slice(&piece[whole..]);
+            self.in_tensor += take;
             self.offset += take as u64;
             rest = &rest[take..];
-            // Zero-sized tensors need no bytes.
-            while self.next < self.plan.len() && self.plan[self.next].input.0 == self.plan[self.next].input.1 {
-                self.write_tensor(self.next, &[])?;
+            // Zero-sized tensors are done as soon as they come up.
+            while self.next < self.plan.len() && self.in_tensor == (self.plan[self.next].input.1 - self.plan[self.next].input.0) as usize {
                 self.next += 1;
+                self.in_tensor = 0;
+                self.boundary = QuantizeCheckpoint {
+                    input_bytes: self.input_bytes,
+                    offset: self.offset,
+                    tensors_done: self.next,
+                    sha256: self.sha256.clone(),
+                };
             }
         }
         Ok(())
     }
 
-    fn write_tensor(&mut self, index: usize, bytes: &[u8]) -> Result<()> {
+    /// Bytes converted at once for tensor `index`: a row of a matrix (each
+    /// row has its own scale), an element of a vector or of a dropped buffer.
+    fn unit_bytes(&self, index: usize) -> usize {
+        let p = &self.plan[index];
+        let element = (p.dtype.bitsize() / 8).max(1);
+        match p.output {
+            Some(Placement { scales: Some(_), .. }) => element * p.shape[1..].iter().product::<usize>().max(1),
+            _ => element,
+        }
+    }
+
+    /// Converts whole units of tensor `index` that start `at` bytes into it.
+    fn write_units(&mut self, index: usize, at: usize, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let unit = self.unit_bytes(index);
         let p = &self.plan[index];
         let Some(Placement { values: values_at, scales: scales_at }) = p.output else { return Ok(()) };
+        let element = p.dtype.bitsize() / 8;
         let values = floats_from_bytes(p.dtype, bytes).ok_or_else(|| unsupported_dtype(&self.origin, &p.name, p.dtype))?;
         match scales_at {
-            None => self.out[values_at.0..values_at.1].copy_from_slice(&f32_bytes(&values)),
+            None => {
+                let first = values_at.0 + at / element * 4;
+                self.out[first..first + 4 * values.len()].copy_from_slice(&f32_bytes(&values));
+            }
             Some(scales_at) => {
-                let (q, scales) = quantize_rows(&values, p.shape[0]);
-                for (dst, v) in self.out[values_at.0..values_at.1].iter_mut().zip(q) {
+                let (first_row, rows) = (at / unit, bytes.len() / unit);
+                let cols = values.len() / rows;
+                let (q, scales) = quantize_rows(&values, rows);
+                let first = values_at.0 + first_row * cols;
+                for (dst, v) in self.out[first..first + q.len()].iter_mut().zip(q) {
                     *dst = v as u8;
                 }
-                self.out[scales_at.0..scales_at.1].copy_from_slice(&f32_bytes(&scales));
+                let first = scales_at.0 + first_row * 4;
+                self.out[first..first + 4 * rows].copy_from_slice(&f32_bytes(&scales));
             }
         }
         Ok(())
@@ -308,12 +350,10 @@ impl StreamingQuantizer {
     /// Where this stands as of the last whole tensor (bytes of a tensor still
     /// arriving are left out: a resumed download fetches them again).
     pub fn checkpoint(&self) -> QuantizeCheckpoint {
-        QuantizeCheckpoint {
-            input_bytes: self.input_bytes,
-            offset: self.offset - self.pending.len() as u64,
-            tensors_done: if self.passthrough { 0 } else { self.next },
-            sha256: self.sha256.clone(),
+        if self.passthrough {
+            return QuantizeCheckpoint { input_bytes: self.input_bytes, offset: self.offset, tensors_done: 0, sha256: self.sha256.clone() };
         }
+        self.boundary.clone()
     }
 
     /// The end of the first tensor that ends at or after `at`: a good end
@@ -383,8 +423,10 @@ impl StreamingQuantizer {
         }
         self.offset = checkpoint.offset;
         self.next = checkpoint.tensors_done;
+        self.in_tensor = 0;
         self.pending.clear();
         self.sha256 = checkpoint.sha256.clone();
+        self.boundary = checkpoint.clone();
         Ok(())
     }
 
@@ -666,6 +708,23 @@ mod tests {
         // A missing segment is refused rather than leaving zeros in the weights.
         let mut third = StreamingQuantizer::new(&input[..header], "f", &provenance(), input.len() as u64).unwrap();
         assert!(third.restore(&saved, &[]).unwrap_err().to_string().contains("discarded"));
+    }
+
+    #[test]
+    fn half_precision_checkpoints_stream_in_odd_pieces() {
+        // The tiny parity checkpoint in f16 and bf16: rows and 2-byte
+        // elements split across pieces of 7 bytes.
+        for name in ["model-f16.safetensors", "model-bf16.safetensors"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny").join(name);
+            let input = std::fs::read(path).unwrap();
+            let whole = quantize_checkpoint(&input, name, &provenance()).unwrap();
+            let header = header_length(&input, name).unwrap();
+            let mut q = StreamingQuantizer::new(&input[..header], name, &provenance(), input.len() as u64).unwrap();
+            for piece in input[header..].chunks(7) {
+                q.feed(piece).unwrap();
+            }
+            assert_eq!(tensors(&q.finish(None).unwrap().0), tensors(&whole), "{name}");
+        }
     }
 
     #[test]

@@ -260,9 +260,9 @@ fn web_app_in_chromium() {
         "expected": expected,
         "folder": folder,
         "folder_count": 500,
-        // A stall a user would notice is a few hundred ms; the release build
-        // measured well under this on SwiftShader and 2 loaded cores.
-        "longest_task_ms": 200,
+        // The page's longest task in 20 runs of the 500-image folder on the
+        // release build (2 cores, SwiftShader and CPU) was 67 ms.
+        "longest_task_ms": 150,
     });
     run_plan(plan, work);
 }
@@ -298,24 +298,32 @@ fn full_size_model_in_chromium() {
     for f in ["config.json", "tokenizer.json", "preprocessor_config.json"] {
         std::fs::copy(repo.join(f), work.join(f)).unwrap();
     }
-    let images: Vec<PathBuf> = fixture_images().into_iter().filter(|p| !p.ends_with("gray16.png")).collect();
+    let all_images: Vec<PathBuf> = fixture_images().into_iter().filter(|p| !p.ends_with("gray16.png")).collect();
     let prompts = ["a photo of a cat", "a diagram", "two people next to a car"];
-    let expected = cli_embed(&int8, &images, &prompts);
-    let (steps, seed) = (2, 3);
-    let extra = ["--views", "4", "--micro-batch", "4"];
-    let invert_cli = cli_invert(&int8, "a photo of a cat", steps, seed, &extra, &work.join("invert.png"));
-    let plan = serde_json::json!({
-        "full_size": {"repo": "cliplens/b32", "file_bytes": std::fs::metadata(repo.join("model.safetensors")).unwrap().len(),
-                      "invert": {"prompt": "a photo of a cat", "steps": steps, "seed": seed, "views": 4, "cli": invert_cli}},
-        "hub": {"cliplens/b32": {"dir": repo}},
-        "chromium": CHROMIUM,
-        "dist": dist,
-        "headers_file": root().join("www/_headers"),
-        "out_dir": cache_dir().join("browser-failures"),
-        "modes": modes(),
-        "images": images,
-        "prompts": prompts,
-        "expected": expected,
-    });
-    run_plan(plan, work);
+    for mode in modes() {
+        // SwiftShader (WebGPU in software) takes about a minute per ViT-B image
+        // and several per inversion step here: it gets less work than the CPU.
+        let (images, steps, views) = if mode == "webgpu" { (all_images[..3].to_vec(), 1, 2) } else { (all_images.clone(), 2, 4) };
+        let expected = cli_embed(&int8, &images, &prompts);
+        let seed = 3;
+        let views_arg = views.to_string();
+        let extra = ["--views", views_arg.as_str(), "--micro-batch", views_arg.as_str()];
+        let invert_cli = cli_invert(&int8, "a photo of a cat", steps, seed, &extra, &work.join("invert.png"));
+        let plan = serde_json::json!({
+            "full_size": {"repo": "cliplens/b32", "file_bytes": std::fs::metadata(repo.join("model.safetensors")).unwrap().len(),
+                          "invert": {"prompt": "a photo of a cat", "steps": steps, "seed": seed, "views": views, "cli": invert_cli}},
+            "hub": {"cliplens/b32": {"dir": repo}},
+            "chromium": CHROMIUM,
+            "dist": dist,
+            "headers_file": root().join("www/_headers"),
+            "out_dir": cache_dir().join("browser-failures"),
+            "modes": [mode],
+            // Only the Hub download (for memory figures of other builds).
+            "load_only": std::env::var_os("CLIPLENS_FULL_SIZE_LOAD_ONLY").is_some(),
+            "images": images,
+            "prompts": prompts,
+            "expected": expected,
+        });
+        run_plan(plan, work);
+    }
 }

@@ -127,6 +127,80 @@ fn cli_writes_a_png_that_reproduces_itself() {
 }
 
 #[test]
+fn png_records_name_target_files_without_their_folders() {
+    // A shared PNG must not tell where its maker keeps their files.
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("my-private-folder");
+    std::fs::create_dir_all(&private).unwrap();
+    let image = private.join("holiday.png");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images/tiny.png"), &image).unwrap();
+    let vector = private.join("concept.json");
+    let dim = 48;
+    std::fs::write(&vector, serde_json::to_string(&vec![0.1f32; dim]).unwrap()).unwrap();
+    let out = dir.path().join("out.png");
+    let o = cliplens()
+        .args(["invert", "--model", models_dir().join("world-clip").to_str().unwrap(), "--prompt", "a photo of a red figure"])
+        .arg("--target-image")
+        .arg(&image)
+        .arg("--target-embedding")
+        .arg(&vector)
+        .args(["--preset", "quick", "--steps", "2", "--out", out.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&out).unwrap();
+    let record = record_from_png(&bytes, "out.png").unwrap();
+    let labels: Vec<&str> = record.target.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels, ["a photo of a red figure", "holiday.png", "concept.json"]);
+    let folder = private.display().to_string();
+    assert!(!String::from_utf8_lossy(&bytes).contains("my-private-folder"), "the PNG names {folder}");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("my-private-folder"), "the JSON names {folder}");
+}
+
+#[test]
+fn a_cancelled_step_changes_nothing_and_passes_of_one_view_change_little() {
+    let device = Device::flex();
+    let model = load("world-clip", &device);
+    let target = pollster::block_on(prompt_target(&model, &["a photo of a red circle".to_string()])).unwrap();
+    let settings = InvertSettings { steps: 6, resolution_stages: 1, ..quick(9) };
+    let mut stopped = cliplens::invert::Inverter::new(&model, &target, settings.clone()).unwrap();
+    pollster::block_on(stopped.step()).unwrap();
+    let before = pollster::block_on(stopped.image()).unwrap();
+    // Asked between passes, "stop" abandons the step: no step counted, the image as it was.
+    let mut asked = 0;
+    let outcome = pollster::block_on(stopped.step_unless_stopped(async || {
+        asked += 1;
+        false
+    }))
+    .unwrap();
+    assert!(outcome.is_none() && asked == 1 && stopped.steps_done() == 1);
+    assert_eq!(pollster::block_on(stopped.image()).unwrap().pixels, before.pixels);
+    // One view per pass (what the web worker does on a CPU) sums the same gradient.
+    let run = |limit: Option<usize>| {
+        let mut inverter = cliplens::invert::Inverter::new(&model, &target, settings.clone()).unwrap();
+        if let Some(views) = limit {
+            inverter.limit_views_per_pass(views);
+        }
+        let mut passes = 0;
+        while !inverter.done() {
+            pollster::block_on(inverter.step_unless_stopped(async || {
+                passes += 1;
+                true
+            }))
+            .unwrap()
+            .unwrap();
+        }
+        (pollster::block_on(inverter.image()).unwrap(), passes)
+    };
+    let (grouped, grouped_asks) = run(None);
+    let (single, single_asks) = run(Some(1));
+    // The world preset's 8 views in one pass (1 question per step) or one by one (8 per step).
+    assert_eq!((grouped_asks, single_asks), (settings.steps, settings.steps * settings.views));
+    let worst = grouped.pixels.iter().zip(&single.pixels).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= 2, "one view per pass changed a pixel by {worst}/255");
+}
+
+#[test]
 fn cli_explains_bad_input_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.png");

@@ -30,7 +30,11 @@ export function shippedHeaders(headersFile) {
 }
 
 const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+// Files and digests are read once: a 605 MB checkpoint is asked for in dozens of ranges.
+const memo = new Map();
+const remember = (key, make) => { if (!memo.has(key)) memo.set(key, make()); return memo.get(key); };
+const read = (file) => remember(`bytes:${file}`, () => fs.readFileSync(file));
+const digest = (file, algorithm) => remember(`${algorithm}:${file}`, () => crypto.createHash(algorithm).update(read(file)).digest('hex'));
 const origin = (server) => `http://127.0.0.1:${server.address().port}`;
 
 /**
@@ -54,9 +58,9 @@ export async function serveAll(dist, headersFile, hub = {}) {
     const repo = m && hub[m[1]];
     const file = repo && path.join(repo.dir, m[2]);
     if (!file || !fs.existsSync(file)) { res.writeHead(404, cors).end('not found'); return; }
-    const bytes = fs.readFileSync(file);
+    const bytes = read(file);
     // Like a CDN's: an ETag that is not the sha256, which the app must not rely on.
-    const headers = { ...cors, 'Content-Type': 'application/octet-stream', 'ETag': `"cdn-${crypto.createHash('md5').update(bytes).digest('hex')}"`, 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-store' };
+    const headers = { ...cors, 'Content-Type': 'application/octet-stream', 'ETag': `"cdn-${digest(file, 'md5')}"`, 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-store' };
     let [start, end] = [0, bytes.length];
     const range = req.headers.range?.match(/^bytes=(\d+)-(\d*)$/);
     if (range) {
@@ -118,9 +122,9 @@ function serveHub(hub, pathname, cdnOrigin, res) {
     const repo = hub[tree[1]];
     if (!repo || repo.noApi) { res.writeHead(404).end('{"error":"not found"}'); return; }
     const entries = fs.readdirSync(repo.dir).filter((f) => fs.statSync(path.join(repo.dir, f)).isFile()).map((f) => {
-      const bytes = fs.readFileSync(path.join(repo.dir, f));
-      const entry = { type: 'file', oid: crypto.createHash('sha1').update(bytes).digest('hex'), size: bytes.length, path: f };
-      if (f.endsWith('.safetensors')) entry.lfs = { oid: repo.sha ?? sha256(bytes), size: bytes.length, pointerSize: 135 };
+      const file = path.join(repo.dir, f);
+      const entry = { type: 'file', oid: digest(file, 'sha1'), size: read(file).length, path: f };
+      if (f.endsWith('.safetensors')) entry.lfs = { oid: repo.sha ?? digest(file, 'sha256'), size: read(file).length, pointerSize: 135 };
       return entry;
     });
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(entries));
@@ -134,7 +138,7 @@ function serveHub(hub, pathname, cdnOrigin, res) {
     res.writeHead(302, { Location: `${cdnOrigin}/cdn/${m[1]}/${m[2]}`, 'Cache-Control': 'no-store' }).end();
     return;
   }
-  const bytes = fs.readFileSync(file);
+  const bytes = read(file);
   res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length, 'Cache-Control': 'no-store' });
   res.end(bytes);
 }

@@ -125,7 +125,7 @@ impl AppState {
             FromWorker::InvertStep { job, step, steps, similarity, resolution } => self.inversion.step(job, step, steps, similarity, resolution),
             FromWorker::InvertHeld { job, paused, .. } => self.inversion.held(job, paused),
             FromWorker::InvertStopped { job, steps_done } => self.inversion.stopped(job, steps_done),
-            FromWorker::InvertPreview { job, image, .. } => self.inversion.preview(job, &image),
+            FromWorker::InvertPreview { job, step, image } => self.inversion.preview(job, step, image),
             FromWorker::Inverted { job, png, image, record, warnings } => {
                 self.inversion.inverted(job, &image, &record, warnings);
                 crate::gallery::add(self, png, record);
@@ -163,6 +163,19 @@ impl AppState {
         self.embed.forget_job(job);
     }
 
+    /// The page stopped the worker on purpose (`why`): a new one takes over,
+    /// with the model and the unfinished work, on the same device.
+    pub fn restart_after_stop(self, why: &str) {
+        self.link.stop();
+        for row in self.jobs.close_all() {
+            if row.kind == JobKind::Invert {
+                self.inversion.ended(row.job, Some(format!("stopped: {why}")));
+            }
+            self.embed.forget_job(row.job);
+        }
+        self.restart(why.to_string(), false);
+    }
+
     /// The worker is gone (a panic in `job` on `items`, or a lost GPU): set
     /// aside what caused it, start a new worker (on the CPU only if the GPU
     /// was lost), reload the model and send the unfinished work again.
@@ -193,17 +206,20 @@ impl AppState {
             self.notice.set(Some(format!("{what}; the compute worker stopped {crashes} times in a minute, so it was not restarted: reload the page to try again")));
             return;
         }
-        let on_cpu = self.life.with_value(|l| l.cpu_for_good);
-        let reason = if device_lost || on_cpu {
-            format!("{what}; restarted on the CPU")
-        } else {
-            format!("{what}; restarted on the same device")
-        };
+        let reason = self.restart(what, device_lost);
+        self.notice.set(Some(format!("{reason}: the model is reloaded and unfinished work is done again, without the item that caused it.")));
+    }
+
+    /// Starts a new worker (the old one is stopped), reloads the model into
+    /// it (once loaded, the unfinished work follows); returns the reason as
+    /// the badge tells it.
+    fn restart(self, what: String, device_lost: bool) -> String {
+        let on_cpu = self.life.with_value(|l| l.cpu_for_good) || device_lost;
+        let reason = if on_cpu { format!("{what}; restarted on the CPU") } else { format!("{what}; restarted on the same device") };
         self.life.update_value(|l| {
             l.restart_reason = on_cpu.then(|| reason.clone());
             l.reloading = true;
         });
-        self.notice.set(Some(format!("{reason}: the model is reloaded and unfinished work is done again, without the item that caused it.")));
         self.backend.set(None);
         self.start_worker();
         match self.models.loaded_choice.get_untracked() {
@@ -214,5 +230,6 @@ impl AppState {
             }
             Some(choice) => self.load_choice(&choice),
         }
+        reason
     }
 }

@@ -39,6 +39,11 @@ pub struct LiveInversion {
     pub paused_since: Option<f64>,
     /// How it ended, when it did: a message for the status line.
     pub outcome: Option<String>,
+    /// What it aims at and with which settings (to finish it in a new worker).
+    pub prompt: String,
+    pub settings: InvertSettings,
+    /// The latest preview at full size, and the step it shows.
+    pub last_image: Option<(usize, Thumbnail)>,
 }
 
 /// The studio's state: the live inversion and the images the target aims at.
@@ -48,11 +53,21 @@ pub struct Inversion {
     /// Images the target also aims at (JS handles, so stored, not signalled);
     /// they outlive the page, which remounts on navigation.
     target_files: StoredValue<Vec<(String, File)>, LocalStorage>,
+    /// The target images of the running inversion.
+    running_targets: StoredValue<Vec<(String, File)>, LocalStorage>,
 }
+
+/// How long a Cancel may wait for the worker to stop by itself before the
+/// page stops the worker (a CPU inside a ViT-B step cannot look at messages).
+const CANCEL_GRACE_MS: i32 = 600;
 
 impl Inversion {
     pub fn new() -> Self {
-        Inversion { live: RwSignal::new(None), target_files: StoredValue::new_local(Vec::new()) }
+        Inversion {
+            live: RwSignal::new(None),
+            target_files: StoredValue::new_local(Vec::new()),
+            running_targets: StoredValue::new_local(Vec::new()),
+        }
     }
 
     fn update_job(self, job: JobId, f: impl FnOnce(&mut LiveInversion)) {
@@ -81,9 +96,12 @@ impl Inversion {
         self.ended(job, Some(outcome.into()));
     }
 
-    pub fn preview(self, job: JobId, image: &Thumbnail) {
-        let url = files::thumbnail_url(image);
-        self.update_job(job, |l| l.preview = url);
+    pub fn preview(self, job: JobId, step: usize, image: Thumbnail) {
+        let url = files::thumbnail_url(&image);
+        self.update_job(job, |l| {
+            l.preview = url;
+            l.last_image = Some((step, image));
+        });
     }
 
     pub fn inverted(self, job: JobId, image: &Thumbnail, record: &InversionRecord, warnings: Vec<String>) {
@@ -119,7 +137,7 @@ impl AppState {
     /// Starts an inversion with the loaded model (the target images travel as files).
     pub fn start_inversion(self, prompt: String, settings: InvertSettings) {
         if let Some(live) = self.inversion.live.get_untracked().filter(|l| l.running) {
-            self.cancel(live.job);
+            self.cancel_inversion(live.job);
         }
         let job = self.jobs.open(JobKind::Invert, "inverting");
         let now = js_sys::Date::now();
@@ -136,9 +154,60 @@ impl AppState {
             paused_ms: 0.0,
             paused_since: None,
             outcome: None,
+            prompt: prompt.clone(),
+            settings: settings.clone(),
+            last_image: None,
         }));
-        let (names, files) = self.inversion.target_files.get_value().into_iter().unzip();
+        let targets = self.inversion.target_files.get_value();
+        self.inversion.running_targets.set_value(targets.clone());
+        let (names, files) = targets.into_iter().unzip();
         self.link.send(ToWorker::Invert { job, prompt, target_images: names, settings }, files);
+    }
+
+    /// Cancels inversion `job`. A worker that does not stop within
+    /// [`CANCEL_GRACE_MS`] (on a CPU, in the middle of a ViT-B step) is
+    /// stopped: a new one takes over, and the image as last previewed is
+    /// finished there and joins the gallery.
+    pub fn cancel_inversion(self, job: JobId) {
+        self.cancel(job);
+        let check = wasm_bindgen::closure::Closure::once_into_js(move || {
+            let stuck = self.inversion.live.with_untracked(|l| l.as_ref().is_some_and(|l| l.job == job && l.running && l.outcome.is_none()));
+            if stuck {
+                self.stop_inversion_worker(job);
+            }
+        });
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(wasm_bindgen::JsCast::unchecked_ref(&check), CANCEL_GRACE_MS);
+        }
+    }
+
+    fn stop_inversion_worker(self, job: JobId) {
+        let Some(live) = self.inversion.live.get_untracked() else { return };
+        let elapsed = (js_sys::Date::now() - live.started_ms - live.paused_ms) / 1000.0;
+        let finish = live.last_image.clone().map(|(step, image)| {
+            let curve: Vec<f32> = live.curve.iter().copied().take(step).collect();
+            (step, image, curve)
+        });
+        let outcome = match &finish {
+            Some((step, ..)) => format!("cancelled; the worker was stopped mid-step and replaced, and the image after step {step} is on its way to the gallery"),
+            None => "cancelled before the first step".to_string(),
+        };
+        self.inversion.ended(job, Some(outcome));
+        self.restart_after_stop("an inversion was cancelled in the middle of a step");
+        if let Some((_, image, curve)) = finish {
+            let finish_job = self.jobs.open(JobKind::Invert, "saving the cancelled inversion");
+            let (names, files) = self.inversion.running_targets.get_value().into_iter().unzip();
+            let message = ToWorker::FinishInversion {
+                job: finish_job,
+                prompt: live.prompt,
+                target_images: names,
+                settings: live.settings,
+                image,
+                curve,
+                seconds: elapsed,
+            };
+            self.link.send(message, files);
+        }
     }
 
     /// Pauses the running inversion, or lets it go on.
@@ -305,7 +374,7 @@ pub fn InvertPage() -> impl IntoView {
                         {move || if state.inversion.live.with(|l| l.as_ref().is_some_and(|l| l.paused)) { "Resume" } else { "Pause" }}
                     </button>
                     <button id="invert-cancel" disabled=move || !running() on:click=move |_| {
-                        if let Some(l) = state.inversion.live.get_untracked() { state.cancel(l.job) }
+                        if let Some(l) = state.inversion.live.get_untracked() { state.cancel_inversion(l.job) }
                     }>"Cancel"</button>
                     <label><input type="checkbox" id="invert-blur" prop:checked=move || blur.get()
                         on:change=move |ev| blur.set(event_target_checked(&ev))/>" blur images"</label>

@@ -10,7 +10,8 @@ use std::task::Poll;
 use cliplens::compare::prepare_image;
 use cliplens::invert::output::{InversionRecord, inversion_png};
 use cliplens::invert::target::{Target, image_term, prompt_terms};
-use cliplens::invert::{InvertSettings, Inverter, finish};
+use cliplens::clip::{Clip, dot};
+use cliplens::invert::{InvertSettings, Inversion, Inverter, finish};
 use cliplens::preprocess::RgbImage;
 use cliplens::protocol::{BackendKind, FromWorker, JobId, ProgressUnit, Thumbnail};
 use web_sys::File;
@@ -46,8 +47,8 @@ async fn noticing_cancel<T>(job: JobId, work: impl Future<Output = T>, mut on_ca
     .await
 }
 
-/// Views per forward and backward pass on the CPU: about a ViT-B/32's worth
-/// of compute (one 224-px view) or less between two looks at the messages.
+/// Views per forward and backward pass on the CPU: one for photo-sized
+/// models (seconds each for a ViT-B in wasm), the default for the 64-px world models.
 fn views_per_cpu_pass(image_size: usize) -> usize {
     if image_size >= 128 { 1 } else { 8 }
 }
@@ -60,32 +61,39 @@ fn to_string(e: cliplens::Error) -> String {
     e.to_string()
 }
 
-pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[File], settings: InvertSettings) -> Result<(), String> {
-    let clip = loaded_clip()?;
-    settings.check().map_err(to_string)?;
+/// The target of `prompt` plus the images named in `image_names`, with the
+/// prompts' truncation warnings.
+async fn build_target(clip: &Clip, prompt: &str, image_names: &[String], files: &[File]) -> Result<(Target, Vec<String>), String> {
     let mut parts = Vec::new();
     let mut warnings = Vec::new();
     // An empty prompt is fine when images give the target; alone it gets its message.
     if !prompt.trim().is_empty() || image_names.is_empty() {
-        let (terms, w) = prompt_terms(&clip, prompt).await.map_err(to_string)?;
+        let (terms, w) = prompt_terms(clip, prompt).await.map_err(to_string)?;
         parts.extend(terms);
         warnings.extend(w);
     }
     for (name, file) in image_names.iter().zip(files) {
         let bytes = file_bytes(file).await.map_err(|e| format!("{name}: {e}"))?;
         let image = prepare_image(&bytes, name, &clip.preprocess).map_err(to_string)?;
-        parts.push(image_term(&clip, name, &image, 1.0).await.map_err(to_string)?);
+        parts.push(image_term(clip, name, &image, 1.0).await.map_err(to_string)?);
     }
-    let target = Target::combine(parts).map_err(to_string)?;
+    Ok((Target::combine(parts).map_err(to_string)?, warnings))
+}
+
+pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[File], settings: InvertSettings) -> Result<(), String> {
+    let clip = loaded_clip()?;
+    settings.check().map_err(to_string)?;
+    let (target, warnings) = build_target(&clip, prompt, image_names, files).await?;
     let backend = STATE.with_borrow(|s| s.backend).unwrap_or(BackendKind::Cpu);
 
     let started = js_sys::Date::now();
     let mut paused_ms = 0.0;
     let mut announced = false;
     let mut inverter = Inverter::new(&clip, &target, settings.clone()).map_err(to_string)?;
+    let slow_steps = clip.config().vision_config.image_size >= 128;
     if backend == BackendKind::Cpu {
-        // A pass of one view of a ViT-B is well under a second of CPU; the
-        // gradient is the same sum however the views are grouped.
+        // Fewer views per pass: more chances to see a Cancel; the gradient is
+        // the same sum however the views are grouped.
         inverter.limit_views_per_pass(views_per_cpu_pass(clip.config().vision_config.image_size));
     }
     while !inverter.done() {
@@ -118,7 +126,10 @@ pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[F
         let Some(r) = step else { break };
         post(&FromWorker::InvertStep { job, step: r.step, steps: r.steps, similarity: r.similarity, resolution: r.resolution });
         progress(job, "inverting", r.step as u64, r.steps as u64, ProgressUnit::Steps);
-        if inverter.wants_preview() {
+        // On the CPU the page may have to stop this worker mid-step (see
+        // `finish_stopped`): then it keeps the last preview, so send one
+        // after every step of a model whose steps take seconds.
+        if inverter.wants_preview() || (backend == BackendKind::Cpu && slow_steps) {
             let image = inverter.image().await.map_err(to_string)?;
             post(&FromWorker::InvertPreview { job, step: r.step, image: thumbnail_of(&image) });
         }
@@ -135,6 +146,34 @@ pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[F
     let stopped = !inverter.done();
     let result = finish(&clip, &inverter, stopped).await.map_err(to_string)?;
     let seconds = (js_sys::Date::now() - started - paused_ms) / 1000.0;
+    let record = InversionRecord::of(&clip, &target, &result, settings, seconds, backend.as_str().into()).await.map_err(to_string)?;
+    let png = inversion_png(&result.image, &record).map_err(to_string)?;
+    post(&FromWorker::Inverted { job, png, image: thumbnail_of(&result.image), record, warnings });
+    Ok(())
+}
+
+/// An inversion whose worker was stopped mid-step (on a CPU a Cancel cannot
+/// wait for a ViT-B step to end): its image as last previewed, after
+/// `steps_done` steps, becomes a record and a PNG like any other result.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_stopped(
+    job: JobId,
+    prompt: &str,
+    image_names: &[String],
+    files: &[File],
+    settings: InvertSettings,
+    image: Thumbnail,
+    curve: Vec<f32>,
+    seconds: f64,
+) -> Result<(), String> {
+    let clip = loaded_clip()?;
+    let (target, warnings) = build_target(&clip, prompt, image_names, files).await?;
+    let image = RgbImage::new(image.width, image.height, image.rgb);
+    let embed = clip.embed_images(std::slice::from_ref(&image)).await.map_err(to_string)?;
+    let similarity = dot(&embed[0], &target.vector);
+    let steps_done = curve.len();
+    let result = Inversion { image, similarity, curve, steps_done, stopped: true };
+    let backend = STATE.with_borrow(|s| s.backend).unwrap_or(BackendKind::Cpu);
     let record = InversionRecord::of(&clip, &target, &result, settings, seconds, backend.as_str().into()).await.map_err(to_string)?;
     let png = inversion_png(&result.image, &record).map_err(to_string)?;
     post(&FromWorker::Inverted { job, png, image: thumbnail_of(&result.image), record, warnings });

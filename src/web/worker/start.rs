@@ -95,6 +95,13 @@ pub fn test_hook_panic_on(name: String) {
     PANIC_ON.set(Some(name));
 }
 
+/// The worker's WebAssembly memory in bytes: its peak, since wasm memory
+/// never shrinks (read by the browser tests' memory figures).
+#[wasm_bindgen]
+pub fn test_hook_heap_bytes() -> f64 {
+    (core::arch::wasm32::memory_size(0) * 65536) as f64
+}
+
 /// Panics if the test hook names `name` (see [`test_hook_panic_on`]).
 pub fn panic_if_test_hook_names(name: &str) {
     if PANIC_ON.with_borrow(|p| p.as_deref() == Some(name)) {
@@ -230,6 +237,9 @@ async fn run_queue() {
             ToWorker::EmbedImages { job, names, batch } => jobs::embed_images(job, &names, batch).await,
             ToWorker::Invert { job, prompt, target_images, settings } => {
                 invert::invert(job, &prompt, &target_images, &files, settings).await
+            }
+            ToWorker::FinishInversion { job, prompt, target_images, settings, image, curve, seconds } => {
+                invert::finish_stopped(job, &prompt, &target_images, &files, settings, image, curve, seconds).await
             }
             ToWorker::Init { .. } | ToWorker::ImageFiles { .. } | ToWorker::Cancel { .. } | ToWorker::Pause { .. } | ToWorker::Resume { .. } => Ok(()),
         };
