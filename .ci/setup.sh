@@ -8,7 +8,12 @@ export CARGO_TERM_COLOR=never
 # Trunk's update check asks crates.io on every start.
 export TRUNK_SKIP_VERSION_CHECK=true
 # Build outputs live outside the clone, so a fresh clone reuses them.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cliplens/target}"
+export CLIPLENS_CACHE="${CLIPLENS_CACHE:-$HOME/.cache/cliplens}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CLIPLENS_CACHE/target}"
+# The wasm builds get their own target dir: nothing is shared with the
+# native build anyway (other target, other profile), and a build of each
+# can then run at the same time without waiting for the other's lock.
+export CLIPLENS_WEB_TARGET="${CLIPLENS_WEB_TARGET:-$CLIPLENS_CACHE/web-target}"
 # Mesa's Vulkan loader complains on every start without a runtime dir.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
@@ -43,24 +48,26 @@ install_apt() {
 }
 
 # `cargo install` for build tools, compiled for a short build rather than the
-# fastest binary: Trunk's own profile asks for fat LTO and one codegen unit
-# (9 minutes on two cores); these settings take a third of that. Both tools
-# share one target dir, so common dependencies are compiled once.
+# fastest binary: Trunk's own profile asks for fat LTO and one codegen unit.
+# Trunk only starts other programs and copies files, so it is built without
+# optimization; wasm-bindgen rewrites a 40 MB module and keeps opt-level 1.
+# Both share one target dir, so common dependencies are compiled once per level.
 install_tool() {
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+  local opt_level="$1"; shift
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt_level" \
     CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_INCREMENTAL=false \
-    cargo install --target-dir "$(dirname "$CARGO_TARGET_DIR")/tools-target" "$@"
+    cargo install --target-dir "$CLIPLENS_CACHE/tools-target" "$@"
 }
 
 install_web_tools() {
   rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
   if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
-    install_tool trunk --version 0.21.14 --locked
+    install_tool 0 trunk --version 0.21.14 --locked
   fi
   # Must equal Cargo.lock's wasm-bindgen (Trunk takes it from PATH). Its own
   # lock file wants a crate release the registry mirror lacks: no --locked.
   if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
-    install_tool wasm-bindgen-cli --version 0.2.130
+    install_tool 1 wasm-bindgen-cli --version 0.2.130
   fi
   # wasm-opt 132 for release builds, from npm (Debian's is too old).
   if [ "$(wasm-opt --version 2>/dev/null)" != "wasm-opt version 132 (version_132)" ]; then

@@ -19,6 +19,11 @@
 //! The ignored test `full_size_model_in_chromium` runs a random full-size
 //! ViT-B/32 (`CLIPLENS_FULL_SIZE=<dir>` for the parity script's) from the
 //! stand-in Hub instead, and prints the figures the README reports.
+//!
+//! For repeated runs of one part (a check that gates CI must pass 10 of 10):
+//! `CLIPLENS_BROWSER_ONLY=responsiveness` (the 500-image folder) or `hub`
+//! (the Hub checks, each run in a new browser), `CLIPLENS_BROWSER_REPEAT=N`,
+//! `CLIPLENS_BROWSER_MODES=webgpu|cpu|webgpu,cpu`.
 
 mod common;
 
@@ -110,7 +115,7 @@ fn app_dist() -> PathBuf {
             .arg(&dist)
             .current_dir(root())
             .env("PATH", tool_path())
-            .env("CARGO_TARGET_DIR", cache.join("target"))
+            .env("CARGO_TARGET_DIR", std::env::var_os("CLIPLENS_WEB_TARGET").map_or_else(|| cache.join("target"), PathBuf::from))
             .env("TRUNK_SKIP_VERSION_CHECK", "true"),
         "trunk build --release",
     );

@@ -599,6 +599,7 @@ function privacyChecks(requests, servers, mode, consoleErrors) {
 
 async function runMode(mode, servers) {
   const base = servers.base;
+  if (plan.only === 'hub') return repeatHubChecks(mode, servers);
   const { browser, context, page, requests, consoleErrors } = await launch(mode);
   try {
     await openApp(page, base, mode);
@@ -641,6 +642,24 @@ async function runMode(mode, servers) {
   } finally {
     privacyChecks(requests, servers, mode, consoleErrors);
     await browser.close();
+  }
+}
+
+/** The Hub checks alone, `plan.repeat` times, each in a new browser (empty caches) against reset servers. */
+async function repeatHubChecks(mode, servers) {
+  for (let run = 1; run <= plan.repeat; run += 1) {
+    servers.reset();
+    const { browser, page, requests, consoleErrors } = await launch(mode);
+    try {
+      console.log(`     hub checks, run ${run}/${plan.repeat}`);
+      await openApp(page, servers.base, mode);
+      await hubChecks(page, servers, mode, requests);
+    } catch (e) {
+      check(false, `[${mode}] run ${run}: ${e.message.split('\n')[0]}`);
+    } finally {
+      privacyChecks(requests, servers, mode, consoleErrors);
+      await browser.close();
+    }
   }
 }
 

@@ -72,7 +72,10 @@ export async function serveAll(dist, headersFile, hub = {}) {
     res.writeHead(range ? 206 : 200, headers);
     if (repo.breakAt !== undefined && !broken.has(m[1]) && start <= repo.breakAt && repo.breakAt < end) {
       broken.add(m[1]);
-      res.write(bytes.subarray(start, repo.breakAt), () => res.destroy());
+      // The connection drops after the browser has the response in hand (a
+      // drop before that is a failed fetch, not a broken-off download).
+      res.flushHeaders();
+      res.write(bytes.subarray(start, repo.breakAt), () => setTimeout(() => res.destroy(), 300));
       return;
     }
     res.end(bytes.subarray(start, end));
@@ -107,6 +110,8 @@ export async function serveAll(dist, headersFile, hub = {}) {
   return {
     base: `${origin(app)}/`, cdnOrigin, foreignOrigin: origin(foreign), log,
     close() { app.close(); cdn.close(); foreign.close(); },
+    /** Forgets the request logs and which downloads broke (for a repeated run). */
+    reset() { broken.clear(); log.cdn.length = 0; log.foreign.length = 0; },
   };
 }
 
