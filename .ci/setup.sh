@@ -49,9 +49,10 @@ install_apt() {
 
 # `cargo install` for build tools, compiled for a short build rather than the
 # fastest binary: Trunk's own profile asks for fat LTO and one codegen unit.
-# Trunk only starts other programs and copies files, so it is built without
-# optimization; wasm-bindgen rewrites a 40 MB module and keeps opt-level 1.
-# Both share one target dir, so common dependencies are compiled once per level.
+# opt-level 1, no LTO: the tools spend their time in other programs (cargo,
+# wasm-opt) or in short passes over the wasm files. (Trunk at opt-level 0
+# was not tried: async code that large can overflow its stack unoptimized.)
+# Both share one target dir, so common dependencies are compiled once.
 install_tool() {
   local opt_level="$1"; shift
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt_level" \
@@ -62,7 +63,7 @@ install_tool() {
 install_web_tools() {
   rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
   if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
-    install_tool 0 trunk --version 0.21.14 --locked
+    install_tool 1 trunk --version 0.21.14 --locked
   fi
   # Must equal Cargo.lock's wasm-bindgen (Trunk takes it from PATH). Its own
   # lock file wants a crate release the registry mirror lacks: no --locked.
