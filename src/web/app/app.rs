@@ -166,21 +166,32 @@ impl AppState {
     /// The page stopped the worker on purpose (`why`): a new one takes over,
     /// with the model and the unfinished work, on the same device.
     pub fn restart_after_stop(self, why: &str) {
+        self.stop_worker(None, &[], why);
+        self.restart(why.to_string(), false);
+    }
+
+    /// Stops the worker and closes every job row: inversions end with
+    /// `what`; `culprit`, the job whose `items` stopped the worker, gets the
+    /// blame (an image its message, a model load its failure).
+    fn stop_worker(self, culprit: Option<JobId>, items: &[usize], what: &str) {
         self.link.stop();
         for row in self.jobs.close_all() {
-            if row.kind == JobKind::Invert {
-                self.inversion.ended(row.job, Some(format!("stopped: {why}")));
+            let is_culprit = Some(row.job) == culprit;
+            match row.kind {
+                JobKind::EmbedImages if is_culprit => self.embed.crashed_on(row.job, items, what),
+                JobKind::Invert => self.inversion.ended(row.job, Some(format!("stopped: {what}"))),
+                JobKind::LoadModel if is_culprit => self.model_failed(format!("loading it stopped the worker ({what})")),
+                _ => {}
             }
             self.embed.forget_job(row.job);
         }
-        self.restart(why.to_string(), false);
     }
 
     /// The worker is gone (a panic in `job` on `items`, or a lost GPU): set
     /// aside what caused it, start a new worker (on the CPU only if the GPU
     /// was lost), reload the model and send the unfinished work again.
     fn recover(self, job: Option<JobId>, items: Vec<usize>, what: String, device_lost: bool) {
-        self.link.stop();
+        self.stop_worker(job, &items, &what);
         let now = js_sys::Date::now();
         let crashes = self
             .life
@@ -191,16 +202,6 @@ impl AppState {
                 l.crash_times.len()
             })
             .unwrap_or(0);
-        for row in self.jobs.close_all() {
-            let culprit = Some(row.job) == job;
-            match row.kind {
-                JobKind::EmbedImages if culprit => self.embed.crashed_on(row.job, &items, &what),
-                JobKind::Invert => self.inversion.ended(row.job, Some(format!("stopped: {what}"))),
-                JobKind::LoadModel if culprit => self.model_failed(format!("loading it stopped the worker ({what})")),
-                _ => {}
-            }
-            self.embed.forget_job(row.job);
-        }
         if crashes > MAX_CRASHES {
             self.backend.set(None);
             self.notice.set(Some(format!("{what}; the compute worker stopped {crashes} times in a minute, so it was not restarted: reload the page to try again")));
@@ -210,7 +211,7 @@ impl AppState {
         self.notice.set(Some(format!("{reason}: the model is reloaded and unfinished work is done again, without the item that caused it.")));
     }
 
-    /// Starts a new worker (the old one is stopped), reloads the model into
+    /// Starts a new worker (after [`Self::stop_worker`]), reloads the model into
     /// it (once loaded, the unfinished work follows); returns the reason as
     /// the badge tells it.
     fn restart(self, what: String, device_lost: bool) -> String {

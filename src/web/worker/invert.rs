@@ -47,10 +47,15 @@ async fn noticing_cancel<T>(job: JobId, work: impl Future<Output = T>, mut on_ca
     .await
 }
 
+/// Photo-sized models (inputs of 128 px and up, a ViT-B): seconds per view in wasm on a CPU.
+fn slow_on_cpu(image_size: usize) -> bool {
+    image_size >= 128
+}
+
 /// Views per forward and backward pass on the CPU: one for photo-sized
-/// models (seconds each for a ViT-B in wasm), the default for the 64-px world models.
+/// models, the default for the 64-px world models.
 fn views_per_cpu_pass(image_size: usize) -> usize {
-    if image_size >= 128 { 1 } else { 8 }
+    if slow_on_cpu(image_size) { 1 } else { 8 }
 }
 
 fn thumbnail_of(image: &RgbImage) -> Thumbnail {
@@ -90,7 +95,7 @@ pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[F
     let mut paused_ms = 0.0;
     let mut announced = false;
     let mut inverter = Inverter::new(&clip, &target, settings.clone()).map_err(to_string)?;
-    let slow_steps = clip.config().vision_config.image_size >= 128;
+    let slow_steps = slow_on_cpu(clip.config().vision_config.image_size);
     if backend == BackendKind::Cpu {
         // Fewer views per pass: more chances to see a Cancel; the gradient is
         // the same sum however the views are grouped.
