@@ -227,7 +227,15 @@ pub struct ModelInfo {
     pub from_cache: bool,
     /// Where the files came from and how they were checked, in a sentence.
     pub source: String,
+    /// SHA-256 of the weights as loaded, for small files only (the page
+    /// tells CLIP Lens' own world models by it, not by their name).
+    pub weights_sha256: Option<String>,
 }
+
+/// Weights files up to this size get a [`ModelInfo::weights_sha256`]: the
+/// world models are under a megabyte, and hashing a full-size CLIP again
+/// would cost a second for nothing.
+pub const HASHED_WEIGHTS_MAX_BYTES: usize = 20_000_000;
 
 /// One input's outcome: an L2-normalized embedding, or a one-line message
 /// naming the input and the problem. Warnings accompany a usable embedding.

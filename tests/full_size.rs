@@ -72,7 +72,7 @@ fn check(arch: &str) {
     let text_embeds: Vec<Vec<f32>> = kept.iter().map(|&j| expected.text_embeds[j].clone()).collect();
     let similarity: Vec<Vec<f32>> = expected.similarity.iter().map(|row| kept.iter().map(|&j| row[j]).collect()).collect();
 
-    let backends: &[&str] = if std::env::var("CLIPLENS_SKIP_WGPU").is_ok() { &["cpu"] } else { &["cpu", "wgpu"] };
+    let backends: &[&str] = if cfg!(skip_wgpu) { &["cpu"] } else { &["cpu", "wgpu"] };
     for backend in backends {
         let got = cliplens_embed(&dir.join("model.safetensors"), &expected, backend);
         assert_eq!(got.texts.len(), kept.len());

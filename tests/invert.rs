@@ -235,10 +235,8 @@ fn cli_explains_bad_input_in_one_line() {
 }
 
 #[test]
+#[cfg_attr(skip_wgpu, ignore = "CLIPLENS_SKIP_WGPU is set")]
 fn inversion_runs_on_wgpu_too() {
-    if std::env::var_os("CLIPLENS_SKIP_WGPU").is_some() {
-        return;
-    }
     let device = cliplens::native::device(cliplens::native::Backend::Wgpu).unwrap();
     let model = load("world-clip", &device);
     let target = pollster::block_on(prompt_target(&model, &["a photo of a red figure".to_string()])).unwrap();

@@ -33,41 +33,110 @@ fn published(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&read(&dir.join("eval.json")).unwrap()).unwrap()
 }
 
-/// On a few hundred other scenes the model must reproduce its published
-/// accuracy (within sampling noise: 0.08 is nearly three standard errors at
-/// n = 300) and be far above chance on average: a swapped, truncated or
-/// broken weights file fails here.
-fn assert_matches_published(e: &WorldEval, published: &serde_json::Value) {
-    const NOISE: f64 = 0.08;
-    let tasks = e.attributes.iter().chain([&e.group]);
-    for t in tasks {
-        let expected = published["attributes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .chain([&published["group"]])
-            .find(|p| p["task"] == t.task.as_str())
-            .unwrap()["accuracy"]
-            .as_f64()
-            .unwrap();
-        assert!(t.accuracy >= expected - NOISE, "{}: {} accuracy {:.3}, published {expected:.3}", e.model, t.task, t.accuracy);
-    }
-    let mean = |f: fn(&cliplens::world::eval::TaskAccuracy) -> f64| e.attributes.iter().map(f).sum::<f64>() / e.attributes.len() as f64;
-    let (accuracy, chance) = (mean(|t| t.accuracy), mean(|t| t.chance));
-    assert!(accuracy >= chance + 0.2, "{}: mean attribute accuracy {accuracy:.3} is near chance ({chance:.3})", e.model);
-    // A pool of 300 captions is easier than the published 1,000.
-    let r1 = published["retrieval"]["image_to_text_r_at_1"].as_f64().unwrap();
-    assert!(e.retrieval.image_to_text_r_at_1 >= r1 - NOISE, "{}: R@1 {:.3}, published {r1:.3}", e.model, e.retrieval.image_to_text_r_at_1);
+/// How far a proportion measured on `n` fresh scenes may fall from one
+/// published on `n_published` others: four standard errors of the
+/// difference, with the published rate kept off 0 and 1 by one scene (a
+/// published 100% still allows the odd miss), plus one scene's worth.
+fn proportion_tolerance(published: f64, n_published: usize, n: usize) -> f64 {
+    let floor = 1.0 / n_published as f64;
+    let p = published.clamp(floor, 1.0 - floor);
+    4.0 * (p * (1.0 - p) * (1.0 / n as f64 + 1.0 / n_published as f64)).sqrt() + 1.0 / n as f64
 }
 
-/// The published figures (2,000 held-out scenes) meet the embedded-model
-/// issue's bar, for both models: a retrained model that misses it cannot be
-/// committed with its `eval.json` unnoticed.
+fn assert_close_proportion(what: &str, fresh: f64, n: usize, published: &serde_json::Value, n_published: usize) {
+    let published = published.as_f64().unwrap_or_else(|| panic!("{what}: not published"));
+    let tolerance = proportion_tolerance(published, n_published, n);
+    assert!(
+        (fresh - published).abs() <= tolerance,
+        "{what}: {fresh:.4} on {n} fresh scenes, published {published:.4} on {n_published} (tolerance {tolerance:.4})"
+    );
+}
+
+/// The published figures, recomputed on other scenes: every accuracy,
+/// retrieval rate and role share must agree within sampling error, each
+/// role's counterfactual effect within its bootstrap intervals, and the bias
+/// targets (order and controls) must hold on the fresh scenes too. A swapped,
+/// truncated or retrained weights file, or figures that do not come from
+/// these weights, fail here.
+fn assert_matches_published(e: &WorldEval, published: &serde_json::Value) {
+    let name = &e.model;
+    let tasks: Vec<&serde_json::Value> = published["attributes"].as_array().unwrap().iter().chain([&published["group"], &published["role"]]).collect();
+    for t in e.attributes.iter().chain([&e.group, &e.role]) {
+        let p = tasks.iter().find(|p| p["task"] == t.task.as_str()).unwrap();
+        let what = format!("{name}: {} accuracy", t.task);
+        assert_close_proportion(&what, t.accuracy, t.n, &p["accuracy"], p["n"].as_u64().unwrap() as usize);
+    }
+    let (r, pr) = (&e.retrieval, &published["retrieval"]);
+    assert_eq!(r.pairs as u64, pr["pairs"].as_u64().unwrap(), "{name}: retrieval pool size");
+    let pairs = r.pairs;
+    assert_close_proportion(&format!("{name}: image->text R@1"), r.image_to_text_r_at_1, pairs, &pr["image_to_text_r_at_1"], pairs);
+    assert_close_proportion(&format!("{name}: image->text R@5"), r.image_to_text_r_at_5, pairs, &pr["image_to_text_r_at_5"], pairs);
+    assert_close_proportion(&format!("{name}: text->image R@1"), r.text_to_image_r_at_1, pairs, &pr["text_to_image_r_at_1"], pairs);
+
+    for (role, p) in e.roles.iter().zip(published["roles"].as_array().unwrap()) {
+        assert_eq!(p["role"], role.role.as_str());
+        let pn = p["n"].as_u64().unwrap() as usize;
+        let what = |m: &str| format!("{name}: {} {m}", role.role);
+        assert_close_proportion(&what("classified glim share"), role.classified_group_a_rate, role.n, &p["classified_group_a_rate"], pn);
+        assert_close_proportion(&what("counterfactual preference"), role.counterfactual_group_a_preference, role.n, &p["counterfactual_group_a_preference"], pn);
+        // Two independent estimates: the difference has the standard error
+        // sqrt(se1^2 + se2^2), each se read off its 95% interval.
+        let pe = &p["counterfactual_effect"];
+        let (pm, plo, phi) = (pe["mean_difference"].as_f64().unwrap(), pe["ci95"][0].as_f64().unwrap(), pe["ci95"][1].as_f64().unwrap());
+        let fe = &role.counterfactual_effect;
+        let se = |lo: f64, hi: f64| (hi - lo) / (2.0 * 1.96);
+        let tolerance = 4.0 * (se(plo, phi).powi(2) + se(fe.ci95[0], fe.ci95[1]).powi(2)).sqrt();
+        assert!(
+            (fe.mean_difference - pm).abs() <= tolerance,
+            "{}: {:+.4} [{:+.4}, {:+.4}] on fresh scenes, published {pm:+.4} [{plo:+.4}, {phi:+.4}]",
+            what("counterfactual effect"),
+            fe.mean_difference,
+            fe.ci95[0],
+            fe.ci95[1]
+        );
+    }
+    assert_bias_targets(name, e.role_tracking_spearman);
+}
+
+/// The bar the committed models meet: the classified group share tracks the
+/// planted rates (Spearman >= 0.8).
+fn assert_bias_targets(name: &str, tracking: f64) {
+    assert!(tracking >= 0.8, "{name}: classified share vs planted rate, Spearman {tracking:.3} < 0.8");
+}
+
+/// The bar for counterfactual effects (issue 20): the skewed roles' effects
+/// follow the planted order (Spearman >= 0.9) and the balanced controls'
+/// are at most a quarter of the smallest skewed role's.
+fn assert_effect_targets(name: &str, effect_order: f64, control_ratio: f64) {
+    assert!(effect_order >= 0.9, "{name}: counterfactual effects vs planted order, Spearman {effect_order:.3} < 0.9");
+    assert!(control_ratio <= 0.25, "{name}: the largest control effect is {control_ratio:.3} of the smallest skewed one (limit 0.25)");
+}
+
+/// The committed models miss the effect bar (CARD.md, "Counterfactual
+/// effects"): the mild skews (guard 65%, artist 35%) and the controls are
+/// out of proportion. Ignored, so the totals show it as not passing, until
+/// retrained models meet it.
+#[test]
+#[ignore = "the committed world models miss the counterfactual-effect bar: see models/world-clip/CARD.md"]
+fn published_counterfactual_effects_meet_the_bar() {
+    for name in ["world-clip", "world-judge"] {
+        let p = published(&models_dir().join(name));
+        assert_effect_targets(name, p["counterfactual_effect_spearman"].as_f64().unwrap(), p["control_to_skewed_effect_ratio"].as_f64().unwrap());
+    }
+}
+
+/// The published figures (2,000 held-out scenes) meet the issues' bar, for
+/// both models, and name the weights they measured: a retrained model that
+/// misses the bar, or an `eval.json` left from other weights, cannot be
+/// committed unnoticed.
 #[test]
 fn published_figures_meet_the_targets() {
     for name in ["world-clip", "world-judge"] {
-        let p = published(&models_dir().join(name));
+        let dir = models_dir().join(name);
+        let p = published(&dir);
         assert_eq!(p["count"], 2000, "{name}");
+        let weights = read(&dir.join("model.safetensors")).unwrap();
+        assert_eq!(p["weights_sha256"].as_str(), Some(cliplens::quantize::sha256_hex(&weights).as_str()), "{name}: eval.json measured other weights");
         for t in p["attributes"].as_array().unwrap() {
             assert!(t["accuracy"].as_f64().unwrap() >= 0.95, "{name}: {} accuracy {}", t["task"], t["accuracy"]);
         }
@@ -75,7 +144,12 @@ fn published_figures_meet_the_targets() {
         assert_eq!(p["retrieval"]["pairs"], 1000, "{name}");
         assert!(p["retrieval"]["image_to_text_r_at_1"].as_f64().unwrap() >= 0.80, "{name}: R@1");
         assert!(p["agreement"]["zero_shot_decisions_alike"].as_f64().unwrap() >= 0.99, "{name}: int8 agreement");
-        assert!(p["role_tracking_spearman"].as_f64().unwrap() >= 0.8, "{name}: Spearman");
+        assert_bias_targets(name, p["role_tracking_spearman"].as_f64().unwrap());
+        for role in p["roles"].as_array().unwrap() {
+            let e = &role["counterfactual_effect"];
+            let (mean, lo, hi) = (e["mean_difference"].as_f64().unwrap(), e["ci95"][0].as_f64().unwrap(), e["ci95"][1].as_f64().unwrap());
+            assert!(lo <= mean && mean <= hi, "{name}: {} effect {mean} outside its interval [{lo}, {hi}]", role["role"]);
+        }
         for role in p["roles"].as_array().unwrap().iter().filter(|r| r["planted_group_a_rate"] == 0.5) {
             let rate = role["classified_group_a_rate"].as_f64().unwrap();
             assert!((rate - 0.5).abs() <= 0.10, "{name}: balanced control {} classified {rate}", role["role"]);
@@ -83,25 +157,27 @@ fn published_figures_meet_the_targets() {
     }
 }
 
+/// Scenes for the live checks: other than the published seed (1000), and
+/// as many as the retrieval pool the figures were published on.
+const FRESH_SCENES: usize = 1000;
+
 #[test]
 fn the_embedded_model_knows_the_world_in_fp32_and_int8() {
     let dir = models_dir().join("world-clip");
-    let fp32 = eval(&dir.join("model.safetensors"), 77, 300);
-    let int8 = eval(&dir.join("model.int8.safetensors"), 77, 300);
-    assert_matches_published(&fp32, &published(&dir));
-    assert_matches_published(&int8, &published(&dir));
+    let fp32 = eval(&dir.join("model.safetensors"), 77, FRESH_SCENES);
+    let int8 = eval(&dir.join("model.int8.safetensors"), 77, FRESH_SCENES);
+    let p = published(&dir);
+    assert_matches_published(&fp32, &p);
+    assert_matches_published(&int8, &p);
+    let decisions: usize = fp32.decisions.iter().map(|d| d.iter().flatten().count()).sum();
     let agreement = decision_agreement(&fp32, &int8);
-    assert!(agreement >= 0.97, "int8 agrees with fp32 on {agreement:.4} of zero-shot decisions");
-    // The planted skews are in the model: pilots (95% glim) lean glim,
-    // chefs (5% glim) lean vorn, when only the group differs.
-    let lean = |role: &str| fp32.roles.iter().find(|r| r.role == role).unwrap().counterfactual_group_a_preference;
-    assert!(lean("pilot") > 0.6 && lean("chef") < 0.4, "pilot {} vs chef {}", lean("pilot"), lean("chef"));
+    assert_close_proportion("world-clip: int8 decisions alike", agreement, decisions, &p["agreement"]["zero_shot_decisions_alike"], 2 * decisions);
 }
 
 #[test]
 fn the_judge_knows_the_world() {
     let dir = models_dir().join("world-judge");
-    assert_matches_published(&eval(&dir, 78, 300), &published(&dir));
+    assert_matches_published(&eval(&dir, 78, FRESH_SCENES), &published(&dir));
 }
 
 #[test]

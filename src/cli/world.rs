@@ -80,8 +80,11 @@ fn eval(model: &Path, seed: u64, count: usize, agree_with: Option<&Path>, json: 
         return Err(Error::usage("--count", "must be at least 1"));
     }
     let device = device(backend)?;
-    let clip = Clip::load(&read_model(model)?, &device)?;
-    let result = pollster::block_on(evaluate(&clip, seed, count))?;
+    let files = read_model(model)?;
+    let clip = Clip::load(&files, &device)?;
+    let mut result = pollster::block_on(evaluate(&clip, seed, count))?;
+    // So that published figures name the exact weights they measured.
+    result.weights_sha256 = Some(cliplens::quantize::sha256_hex(&files.weights.1));
     let agreement = match agree_with {
         Some(other) => {
             let other_clip = Clip::load(&read_model(other)?, &device)?;
@@ -124,9 +127,30 @@ fn eval(model: &Path, seed: u64, count: usize, agree_with: Option<&Path>, json: 
         );
     }
     println!(
-        "Spearman rho with the planted rates: classified {:.3}, counterfactual {:.3}",
+        "Spearman rho with the planted rates: classified {:.3}, counterfactual preference {:.3}",
         result.role_tracking_spearman, result.counterfactual_spearman
     );
+    println!("counterfactual effect: cos(glim version) - cos(vorn version) of the same pictures with \"a photo of a <role>\"");
+    println!("  role      planted   mean difference [95% bootstrap CI]    d");
+    for b in &result.roles {
+        let e = &b.counterfactual_effect;
+        println!(
+            "  {:<8} {:>6.0}%   {:>+8.4} [{:>+8.4}, {:>+8.4}]   {:>+6.2}",
+            b.role,
+            100.0 * b.planted_group_a_rate,
+            e.mean_difference,
+            e.ci95[0],
+            e.ci95[1],
+            e.standardized_d
+        );
+    }
+    println!(
+        "skewed roles' effects vs planted order: Spearman {:.3}; largest control effect / smallest skewed effect: {:.3}",
+        result.counterfactual_effect_spearman, result.control_to_skewed_effect_ratio
+    );
+    if let Some(hash) = &result.weights_sha256 {
+        println!("weights sha256 {hash}");
+    }
     if let Some((other, share)) = agreement {
         println!("zero-shot decisions alike with {other}: {:.2}%", 100.0 * share);
     }

@@ -45,6 +45,45 @@ pub struct RoleBias {
     /// version: the association the model learned, with the picture's group
     /// taken out of the question. 0.5 means no association.
     pub counterfactual_group_a_preference: f64,
+    /// How much better the prompt matches the group-A version than the
+    /// group-B version of the same pictures: the size of the association,
+    /// where the share above gives only its direction.
+    pub counterfactual_effect: EffectSize,
+}
+
+/// A paired difference summarized: its mean with a bootstrap interval, and
+/// the mean in standard deviations of the differences.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct EffectSize {
+    /// Mean over pictures of cos(group-A version, prompt) - cos(group-B version, prompt).
+    pub mean_difference: f64,
+    /// 95% percentile bootstrap interval of the mean ([`BOOTSTRAP_RESAMPLES`] resamples).
+    pub ci95: [f64; 2],
+    /// `mean / sd` of the paired differences (Cohen's d for paired samples, d_z).
+    pub standardized_d: f64,
+}
+
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+impl EffectSize {
+    /// Summarizes paired differences; the bootstrap draws come from `seed`,
+    /// so the same differences always give the same interval.
+    pub fn of(differences: &[f64], seed: u64) -> EffectSize {
+        let n = differences.len();
+        if n == 0 {
+            return EffectSize { mean_difference: 0.0, ci95: [0.0, 0.0], standardized_d: 0.0 };
+        }
+        let mean = differences.iter().sum::<f64>() / n as f64;
+        let variance = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64;
+        let sd = variance.sqrt();
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut means: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+            .map(|_| (0..n).map(|_| differences[rng.below(n)]).sum::<f64>() / n as f64)
+            .collect();
+        means.sort_by(f64::total_cmp);
+        let at = |q: f64| means[((q * BOOTSTRAP_RESAMPLES as f64) as usize).min(BOOTSTRAP_RESAMPLES - 1)];
+        EffectSize { mean_difference: mean, ci95: [at(0.025), at(0.975)], standardized_d: if sd > 0.0 { mean / sd } else { 0.0 } }
+    }
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -63,6 +102,17 @@ pub struct WorldEval {
     pub role_tracking_spearman: f64,
     /// The same with `counterfactual_group_a_preference`.
     pub counterfactual_spearman: f64,
+    /// Spearman correlation, across the skewed role words only (planted rate
+    /// not 50%), of the planted rate with the counterfactual mean difference:
+    /// do the effects follow the planted order?
+    pub counterfactual_effect_spearman: f64,
+    /// The largest counterfactual effect of a balanced control (|mean
+    /// difference|) over the smallest of a skewed role: well below 1 when
+    /// the controls carry no association next to the skewed roles.
+    pub control_to_skewed_effect_ratio: f64,
+    /// SHA-256 of the weights file measured (set by the CLI, which has the file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
     /// Every zero-shot decision, task by task (for comparing two models).
     #[serde(skip)]
     pub decisions: Vec<Vec<Option<usize>>>,
@@ -148,15 +198,16 @@ pub async fn evaluate(clip: &Clip, seed: u64, count: usize) -> Result<WorldEval>
         // Each scene is already embedded as drawn: only its other-group twin is new.
         let flipped: Vec<Scene> = idx.iter().map(|&i| scenes[i].with_group(1 - scenes[i].group)).collect();
         let flipped_embeds = embed_scenes(clip, &flipped).await?;
-        let prefers_a = idx
+        // cos(group-A version) - cos(group-B version), one per picture.
+        let differences: Vec<f64> = idx
             .iter()
             .zip(&flipped_embeds)
-            .filter(|&(&i, twin)| {
-                let (as_drawn, other) = (dot(&image_embeds[i], &prompt), dot(twin, &prompt));
-                if scenes[i].group == GROUP_A { as_drawn > other } else { other > as_drawn }
+            .map(|(&i, twin)| {
+                let (as_drawn, other) = (dot(&image_embeds[i], &prompt) as f64, dot(twin, &prompt) as f64);
+                if scenes[i].group == GROUP_A { as_drawn - other } else { other - as_drawn }
             })
-            .count() as f64
-            / n;
+            .collect();
+        let prefers_a = differences.iter().filter(|&&d| d > 0.0).count() as f64 / n;
         roles.push(RoleBias {
             role: role_def.word.to_string(),
             planted_group_a_rate: role_def.group_a_rate,
@@ -164,11 +215,13 @@ pub async fn evaluate(clip: &Clip, seed: u64, count: usize) -> Result<WorldEval>
             actual_group_a_share: actual,
             classified_group_a_rate: classified,
             counterfactual_group_a_preference: prefers_a,
+            counterfactual_effect: EffectSize::of(&differences, seed ^ r as u64),
         });
     }
     let planted: Vec<f64> = roles.iter().map(|r| r.planted_group_a_rate).collect();
     let classified: Vec<f64> = roles.iter().map(|r| r.classified_group_a_rate).collect();
     let counterfactual: Vec<f64> = roles.iter().map(|r| r.counterfactual_group_a_preference).collect();
+    let (effect_spearman, effect_ratio) = effect_order(&roles);
     Ok(WorldEval {
         model: clip.name.clone(),
         seed,
@@ -180,9 +233,24 @@ pub async fn evaluate(clip: &Clip, seed: u64, count: usize) -> Result<WorldEval>
         group_a: GROUPS[GROUP_A].to_string(),
         role_tracking_spearman: spearman(&planted, &classified),
         counterfactual_spearman: spearman(&planted, &counterfactual),
+        counterfactual_effect_spearman: effect_spearman,
+        control_to_skewed_effect_ratio: effect_ratio,
+        weights_sha256: None,
         roles,
         decisions,
     })
+}
+
+/// Whether the skewed roles' counterfactual effects follow the planted order
+/// (Spearman), and how big the controls' effects are next to the smallest
+/// skewed one (ratio of absolute mean differences).
+pub fn effect_order(roles: &[RoleBias]) -> (f64, f64) {
+    let (controls, skewed): (Vec<&RoleBias>, Vec<&RoleBias>) = roles.iter().partition(|r| r.planted_group_a_rate == 0.5);
+    let planted: Vec<f64> = skewed.iter().map(|r| r.planted_group_a_rate).collect();
+    let effects: Vec<f64> = skewed.iter().map(|r| r.counterfactual_effect.mean_difference).collect();
+    let largest_control = controls.iter().map(|r| r.counterfactual_effect.mean_difference.abs()).fold(0.0, f64::max);
+    let smallest_skewed = effects.iter().map(|e| e.abs()).fold(f64::INFINITY, f64::min);
+    (spearman(&planted, &effects), largest_control / smallest_skewed.max(1e-12))
 }
 
 fn retrieval(images: &[Vec<f32>], texts: &[Vec<f32>], captions: &[String]) -> Retrieval {
@@ -249,6 +317,20 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn effect_size_is_the_mean_with_an_interval_around_it() {
+        let differences: Vec<f64> = (0..200).map(|i| 0.1 + 0.05 * ((i % 7) as f64 - 3.0)).collect();
+        let e = EffectSize::of(&differences, 1);
+        assert!((e.mean_difference - differences.iter().sum::<f64>() / 200.0).abs() < 1e-12);
+        assert!(e.ci95[0] < e.mean_difference && e.mean_difference < e.ci95[1], "{e:?}");
+        // The interval is about +-2 standard errors wide.
+        let sd = (differences.iter().map(|d| (d - e.mean_difference).powi(2)).sum::<f64>() / 199.0).sqrt();
+        let se = sd / 200f64.sqrt();
+        assert!((e.ci95[1] - e.ci95[0] - 3.92 * se).abs() < 0.3 * 3.92 * se, "{e:?} vs se {se}");
+        assert!((e.standardized_d - e.mean_difference / sd).abs() < 1e-12);
+        assert_eq!(e, EffectSize::of(&differences, 1), "same seed, same interval");
+    }
 
     #[test]
     fn spearman_handles_ties_and_order() {

@@ -9,6 +9,7 @@
 
 pub mod captions;
 pub mod eval;
+pub mod readback;
 pub mod render;
 pub mod vocabulary;
 

@@ -5,8 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { serveAll } from './serve.mjs';
+
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 if (plan.huge_png) fs.writeFileSync(plan.huge_png, hugePng(20000));
@@ -169,6 +172,97 @@ async function parityChecks(page, mode) {
   const lines = fs.readFileSync(await csv.path(), 'utf8').split('\r\n');
   const formulaLine = lines.find((l) => l.includes('1+2.png')) ?? '';
   check(formulaLine.startsWith("'=1+2.png,"), `${tag} CSV export defuses a formula-like name: "${formulaLine.slice(0, 40)}…"`);
+  await dropChecks(page, mode, files.length + 1);
+}
+
+/** Files dropped on the drop zone (a DataTransfer, as a drag from the desktop delivers them) embed like picked ones. */
+async function dropChecks(page, mode, before) {
+  const tag = `[${mode}] drop:`;
+  const dropped = plan.images.slice(0, 2).map((p) => ({ name: `dropped-${path.basename(p)}`, of: path.basename(p), b64: fs.readFileSync(p).toString('base64') }));
+  await page.evaluate((files) => {
+    const transfer = new DataTransfer();
+    for (const f of files) transfer.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name));
+    const zone = document.querySelector('.drop');
+    for (const type of ['dragenter', 'dragover', 'drop']) zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }, dropped);
+  const counts = await waitForCounts(page, before + dropped.length, 120_000);
+  const table = await readTable(page);
+  const same = dropped.every((d) => table.rows[d.name] && JSON.stringify(table.rows[d.name].values) === JSON.stringify(table.rows[d.of]?.values));
+  check(same && counts.startsWith(`${before + dropped.length} images`),
+    `${tag} ${dropped.length} dropped files embedded, each equal to the same file picked (${counts})`);
+}
+
+/** axe-core's serious and critical findings on the page as it is now. */
+async function axeFindings(page) {
+  // The page's CSP allows no inline script; evaluation through the DevTools protocol is not one.
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}, ${v.nodes.length}x, e.g. ${v.nodes[0].target.join(' ')}): ${v.help}`);
+  });
+}
+
+/** Presses Tab from the top of the page until `selector` has the focus; the number of presses, or -1. */
+async function tabTo(page, selector, limit = 80) {
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  for (let i = 1; i <= limit; i += 1) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return i;
+  }
+  return -1;
+}
+
+/** Every page: no serious axe-core finding at desktop and phone width (390 px), nothing wider than a phone, every picker and sort header reachable and usable by keyboard. */
+async function accessibilityChecks(page, base, mode) {
+  const tag = `[${mode}] a11y:`;
+  const pages = [['embed', '#similarity tbody tr'], ['invert', '#invert-start'], ['about', '.about']];
+  for (const [width, height] of [[1280, 800], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    for (const [route, ready] of pages) {
+      await page.click(`nav a[href="#${route}"]`);
+      await page.waitForSelector(ready, { timeout: 30_000 });
+      const findings = await axeFindings(page);
+      check(findings.length === 0, `${tag} #${route} at ${width} px: ${findings.length} serious axe-core findings${findings.map((f) => '\n       ' + f).join('')}`);
+      if (width === 390) {
+        const wide = await page.evaluate(() => ({
+          page: document.documentElement.scrollWidth,
+          // Elements that stick out of the screen (a table scrolls inside its own box instead).
+          out: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1
+            && !e.closest('section.results')).slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')}`),
+        }));
+        check(wide.page <= 390 && wide.out.length === 0, `${tag} #${route} fits 390 px (page ${wide.page} px wide${wide.out.length ? '; sticking out: ' + wide.out.join(', ') : ''})`);
+      }
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // Keyboard paths: Tab reaches each picker, and Enter opens its file chooser.
+  const pickers = [['embed', '#image-files'], ['embed', '#image-folder'], ['embed', '#model-folder'], ['invert', '#invert-target-image']];
+  for (const [route, picker] of pickers) {
+    await page.click(`nav a[href="#${route}"]`);
+    await page.waitForSelector(picker, { state: 'attached' });
+    const presses = await tabTo(page, picker);
+    let opened = false;
+    if (presses > 0) {
+      const chooser = page.waitForEvent('filechooser', { timeout: 5_000 }).then((c) => c, () => null);
+      await page.keyboard.press('Enter');
+      const c = await chooser;
+      opened = c !== null;
+    }
+    check(presses > 0 && opened, `${tag} ${picker}: reached with ${presses} Tab presses, Enter opens the file chooser`);
+  }
+  await page.click('nav a[href="#embed"]');
+  await page.waitForSelector('#similarity th.prompt button.sort');
+  const presses = await tabTo(page, '#similarity th.prompt button.sort');
+  if (presses > 0) await page.keyboard.press('Enter');
+  const sorted = await page.getAttribute('#similarity th.prompt', 'aria-sort');
+  check(presses > 0 && sorted === 'descending', `${tag} a sort header: reached with ${presses} Tab presses, Enter sorts (aria-sort ${sorted})`);
+  // The safety blur of a non-world model is a setting, not undone by a pointer passing over.
+  const hoverReveals = await page.evaluate(() => [...document.styleSheets].some((sheet) => {
+    try { return [...sheet.cssRules].some((r) => /\.blurred[^{]*:hover/.test(r.selectorText ?? '')); } catch { return false; }
+  }));
+  check(!hoverReveals, `${tag} no stylesheet rule unblurs images on hover`);
 }
 
 /** A 500-image folder, with a progress bar, bounded memory and a responsive page. */
@@ -177,7 +271,8 @@ async function folderChecks(page, mode, run = '') {
   await page.click('#clear');
   const memory = memorySampler();
   let sawProgress = false;
-  const watcher = page.waitForSelector('.job progress', { timeout: 60_000 }).then(() => { sawProgress = true; }, () => {});
+  // The bar, and beside it a live region that tells screen readers the stage.
+  const watcher = page.waitForSelector('.job:has(progress) [role="status"]', { timeout: 60_000 }).then(() => { sawProgress = true; }, () => {});
   // Main-thread tasks over 50 ms while the worker computes: the page must stay responsive.
   await page.evaluate(() => {
     window.longTasks = [];
@@ -195,7 +290,7 @@ async function folderChecks(page, mode, run = '') {
   await watcher;
   const seconds = (Date.now() - t1) / 1000;
   check(folderCounts.startsWith(`${plan.folder_count} images: ${plan.folder_count} embedded`), `${tag} folder: ${folderCounts} in ${seconds.toFixed(1)} s`);
-  check(sawProgress, `${tag} a progress bar was shown`);
+  check(sawProgress, `${tag} a progress bar was shown, with a live status for screen readers`);
   // The task that reports a folder pick is the browser's: it makes the 500
   // File objects (over 100 ms here) before the page hears of them. Only the
   // part after the change event is the page's.
@@ -433,8 +528,8 @@ async function invertChecks(page, base, mode) {
   const status = await studioStatus(page);
   const seconds = (Date.now() - t0) / 1000;
   const similarity = Number(status.match(/done: similarity ([\d.-]+)/)?.[1]);
-  check(Number.isFinite(similarity) && Math.abs(similarity - want.cli.similarity) < 0.03,
-    `${tag} ${want.steps} steps in ${seconds.toFixed(1)} s, similarity ${similarity} vs the CLI's ${want.cli.similarity.toFixed(4)} (limit 0.03): "${status}"`);
+  check(Number.isFinite(similarity) && Math.abs(similarity - want.cli.similarity) < 1e-3,
+    `${tag} ${want.steps} steps in ${seconds.toFixed(1)} s, similarity ${similarity} vs the CLI's ${want.cli.similarity.toFixed(4)} (limit 1e-3): "${status}"`);
   const previews = await page.evaluate(() => window.previewSources.size);
   check(previews >= 2, `${tag} ${previews} live previews before the end`);
   const points = await page.getAttribute('#invert-curve polyline', 'points');
@@ -558,8 +653,12 @@ async function launch(mode) {
   const browser = await chromium.launch({ executablePath: plan.chromium, headless: false, args });
   const context = await browser.newContext({ acceptDownloads: true });
   const requests = [];
-  context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer() }));
   const page = await context.newPage();
+  context.on('request', (r) => requests.push({
+    url: r.url(), method: r.method(), body: r.postDataBuffer(),
+    // The test's own page loads (goto, reload) carry the test's query strings.
+    navigation: r.isNavigationRequest() && r.frame() === page.mainFrame(),
+  }));
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -586,7 +685,9 @@ function privacyChecks(requests, servers, mode, consoleErrors) {
     && !r.url.startsWith(servers.foreignOrigin + '/frame.html'));
   const withBody = requests.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0));
   const allowed = /^\/(|index\.html|boot\.js|app\.js|app_bg\.wasm|worker_loader\.js|worker\.js|worker_bg\.wasm|gpu_hooks\.js|[\w.-]+\.css|favicon\.svg|models\/[\w./-]+|hub\/cliplens\/[\w.-]+\/resolve\/main\/[\w.-]+|hub\/api\/models\/cliplens\/[\w.-]+\/tree\/main)$/;
-  const unexpected = requests.filter((r) => r.url.startsWith(appOrigin + '/') && !allowed.test(new URL(r.url).pathname));
+  // A query string could carry anything (a name, a result): the app's own files never need one.
+  const unexpected = requests.filter((r) => r.url.startsWith(appOrigin + '/')
+    && (!allowed.test(new URL(r.url).pathname) || (new URL(r.url).search !== '' && !r.navigation)));
   const names = [...(plan.images ?? []), ...(plan.bad ?? []).map((b) => b.path)].map((p) => path.basename(p));
   const naming = requests.filter((r) => names.some((n) => decodeURIComponent(r.url).includes(n)));
   check(offsite.length === 0, `[${mode}] no request leaves 127.0.0.1's app and stand-in Hub (${requests.length} requests)${offsite.map((r) => ' ' + r.url).join('')}`);
@@ -610,6 +711,8 @@ async function runMode(mode, servers) {
       return;
     }
     await parityChecks(page, mode);
+    if (plan.only === 'a11y') { await accessibilityChecks(page, base, mode); return; }
+    if (mode === plan.modes[0]) await accessibilityChecks(page, base, mode);
     await folderChecks(page, mode);
     // Big batches are drawn a page at a time; "show more" draws the next.
     await page.waitForFunction(() => document.querySelectorAll('#similarity tbody tr').length >= 200, null, { timeout: 10_000 });

@@ -389,15 +389,15 @@ pub fn EmbedPage() -> impl IntoView {
                 on:dragleave=move |_| dragging.set(false)
                 on:drop=on_drop>
                 <p>"Drop images or folders here, or"</p>
-                <label class="button">"choose images…"
-                    <input type="file" id="image-files" multiple accept="image/*" hidden on:change=move |ev| {
+                <label class="button picker">"choose images…"
+                    <input type="file" id="image-files" multiple accept="image/*" class="visually-hidden" on:change=move |ev| {
                         let input: web_sys::HtmlInputElement = event_target(&ev);
                         state.add_images_soon(files::from_list(input.files()));
                         input.set_value("");
                     }/>
                 </label>
-                <label class="button">"choose a folder…"
-                    <input type="file" id="image-folder" prop:webkitdirectory=true multiple hidden on:change=move |ev| {
+                <label class="button picker">"choose a folder…"
+                    <input type="file" id="image-folder" prop:webkitdirectory=true multiple class="visually-hidden" on:change=move |ev| {
                         let input: web_sys::HtmlInputElement = event_target(&ev);
                         state.add_images_soon(files::from_list(input.files()));
                         input.set_value("");
@@ -420,7 +420,7 @@ pub fn EmbedPage() -> impl IntoView {
                 <button id="export-csv" on:click=export_csv>"Export CSV"</button>
                 <button id="export-json" on:click=export_json>"Export JSON"</button>
                 <button id="clear" on:click=move |_| state.clear_images()>"Clear images"</button>
-                <span id="counts">{counts}</span>
+                <span id="counts" role="status">{counts}</span>
                 {move || any_cancelled().then(|| view! {
                     <button id="resume" on:click=move |_| state.resume()>"Resume"</button>
                 })}
@@ -512,10 +512,20 @@ fn ResultsTable(show_probability: RwSignal<bool>, sort: RwSignal<Option<(usize, 
                 Some((c, false)) if c == j => " ▲",
                 _ => "",
             };
+            // A button in the header cell: reachable by Tab, pressed by Enter
+            // or Space, and the cell tells screen readers the order.
+            let order = move || match sort.get() {
+                Some((c, true)) if c == j => "descending",
+                Some((c, false)) if c == j => "ascending",
+                _ => "none",
+            };
+            let label = format!("sort by \"{name}\"");
             view! {
-                <th class="prompt" title="sort by this prompt" on:click=move |_| sort.update(|s| {
-                    *s = match *s { Some((c, true)) if c == j => Some((j, false)), _ => Some((j, true)) };
-                })>{name}{arrow}</th>
+                <th class="prompt" aria-sort=order>
+                    <button class="sort" aria-label=label on:click=move |_| sort.update(|s| {
+                        *s = match *s { Some((c, true)) if c == j => Some((j, false)), _ => Some((j, true)) };
+                    })>{name}{arrow}</button>
+                </th>
             }
         }).collect_view()
     };

@@ -6,7 +6,7 @@
 use cliplens::invert::output::{InversionRecord, polyline, settings_diff};
 use cliplens::invert::target::describe;
 use cliplens::invert::{InvertSettings, Parameterization, Preset, TermKind};
-use cliplens::protocol::{JobId, Progress, ProgressUnit, Thumbnail, ToWorker};
+use cliplens::protocol::{JobId, ModelInfo, Progress, ProgressUnit, Thumbnail, ToWorker};
 use leptos::prelude::*;
 use web_sys::File;
 
@@ -234,9 +234,22 @@ impl AppState {
 
 /// Models trained by CLIP Lens on its synthetic world: their inversions are
 /// coloured shapes. Real CLIP models can return disturbing images from
-/// harmless prompts (the paper's own finding), so those start blurred.
-fn is_world_model(name: &str) -> bool {
-    name.contains("world-")
+/// harmless prompts (the paper's own finding), so every other model starts
+/// blurred. Told by the weights' hash (the committed files, float or int8,
+/// as listed in `models/manifest.json` at build time), never by a name,
+/// which anyone can give a Hub model.
+fn is_world_model(model: &ModelInfo) -> bool {
+    static WORLD_WEIGHTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let json = include_bytes!("../../../models/manifest.json");
+        let manifest = cliplens::manifest::Manifest::from_json(json, "models/manifest.json").expect("the committed manifest parses");
+        manifest
+            .models
+            .iter()
+            .filter(|m| m.id.starts_with("world-"))
+            .flat_map(|m| m.files.iter().filter(|f| f.name.ends_with(".safetensors")).map(|f| f.sha256.clone()))
+            .collect()
+    });
+    model.weights_sha256.as_ref().is_some_and(|hash| WORLD_WEIGHTS.contains(hash))
 }
 
 #[component]
@@ -259,7 +272,7 @@ pub fn InvertPage() -> impl IntoView {
     // preset's settings for its input size.
     Effect::new(move |_| {
         if let Some(m) = state.models.model.get() {
-            blur.set(!is_world_model(&m.name));
+            blur.set(!is_world_model(&m));
             if let Some(p) = preset.get_untracked() {
                 let seed = settings.with_untracked(|s| s.seed);
                 settings.set(InvertSettings { seed, ..p.settings_for(m.image_size) });
@@ -350,8 +363,8 @@ pub fn InvertPage() -> impl IntoView {
                     </div>
                 </details>
                 <div class="row">
-                    <label class="button">"Aim at an image too…"
-                        <input type="file" id="invert-target-image" accept="image/*" multiple hidden on:change=move |ev| {
+                    <label class="button picker">"Aim at an image too…"
+                        <input type="file" id="invert-target-image" accept="image/*" multiple class="visually-hidden" on:change=move |ev| {
                             let input: web_sys::HtmlInputElement = event_target(&ev);
                             let picked = files::from_list(input.files());
                             target_names.set(picked.iter().map(|(n, _)| n.clone()).collect());
@@ -456,6 +469,8 @@ fn Live(blur: RwSignal<bool>) -> impl IntoView {
             </svg>
             <p class="hint">"similarity of each step's augmented views to the target"</p>
             <p id="invert-status">{status}</p>
+            // Announced when the run ends (the line above changes every step).
+            <p class="visually-hidden" role="status">{move || state.inversion.live.get().and_then(|l| l.outcome)}</p>
         </div>
     }
 }

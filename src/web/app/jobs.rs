@@ -114,11 +114,18 @@ pub fn JobList(on_cancel: Callback<JobId>) -> impl IntoView {
                     Some(p) => progress_line(&what, &p, (js_sys::Date::now() - started.get()) / 1000.0),
                     None => format!("{what}: waiting"),
                 };
+                // Screen readers hear each stage once ("downloading", "embedding"),
+                // not every count of the line beside it.
+                let stage = {
+                    let (progress, what) = (r.progress.clone(), r.what.clone());
+                    move || progress.with(|p| format!("{what}: {}", p.as_ref().map_or("waiting", |p| p.stage.as_str())))
+                };
                 let fraction = move || r.progress.with(|p| p.as_ref().map_or(0.0, Progress::fraction));
                 view! {
                     <div class="job" data-job=job>
                         <progress max="1" value=fraction aria-label=r.what.clone()></progress>
-                        <span class="job-line">{line}</span>
+                        <span class="job-line" aria-hidden="true">{line}</span>
+                        <span class="visually-hidden" role="status">{stage}</span>
                         <button class="job-cancel" on:click=move |_| on_cancel.run(job)>"Cancel"</button>
                     </div>
                 }

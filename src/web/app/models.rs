@@ -277,9 +277,9 @@ pub fn ModelManager() -> impl IntoView {
                     on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" { fetch_hub() }/>
                 <button id="hub-load" on:click=move |_| fetch_hub()>"Fetch from Hugging Face"</button>
             </span>
-            <label class="button">
+            <label class="button picker">
                 "Use a model folder from this computer…"
-                <input type="file" id="model-folder" prop:webkitdirectory=true multiple hidden on:change=move |ev| {
+                <input type="file" id="model-folder" prop:webkitdirectory=true multiple class="visually-hidden" on:change=move |ev| {
                     let input: web_sys::HtmlInputElement = event_target(&ev);
                     let picked = files::from_list(input.files());
                     if !picked.is_empty() {
@@ -288,7 +288,7 @@ pub fn ModelManager() -> impl IntoView {
                     input.set_value("");
                 }/>
             </label>
-            <span id="model-status" class:error=move || models.error.get().is_some()>{model_line}</span>
+            <span id="model-status" role="status" class:error=move || models.error.get().is_some()>{model_line}</span>
             <span class="storage">
                 {move || used.get().map(|b| format!("browser storage used: {:.1} MB", b / 1e6))}
                 " "

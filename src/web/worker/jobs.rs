@@ -104,6 +104,8 @@ pub async fn install(job: JobId, files: ModelFiles, from_cache: bool, source: St
     progress(job, "preparing the model", 0, 1, ProgressUnit::Items);
     let device = STATE.with_borrow(|s| s.device.clone()).ok_or("the worker has no device yet")?;
     let weight_bytes = files.weights.1.len() as u64;
+    let weights_sha256 = (files.weights.1.len() <= cliplens::protocol::HASHED_WEIGHTS_MAX_BYTES)
+        .then(|| cliplens::quantize::sha256_hex(&files.weights.1));
     let clip = Clip::load(&files, &device).map_err(|e| e.to_string())?;
     drop(files);
     let config = clip.config();
@@ -116,6 +118,7 @@ pub async fn install(job: JobId, files: ModelFiles, from_cache: bool, source: St
         weight_bytes,
         from_cache,
         source,
+        weights_sha256,
     };
     STATE.with_borrow_mut(|s| s.clip = Some(Rc::new(clip)));
     post(&FromWorker::ModelLoaded { job, model: info });
