@@ -238,6 +238,10 @@ async function accessibilityChecks(page, base, mode) {
   await page.setViewportSize({ width: 1280, height: 800 });
 
   // Keyboard paths: Tab reaches each picker, and Enter opens its file chooser.
+  // A listener makes Playwright intercept choosers; the round trip after it
+  // lets that reach the browser before the first Enter.
+  page.on('filechooser', () => {});
+  await page.evaluate(() => 0);
   const pickers = [['embed', '#image-files'], ['embed', '#image-folder'], ['embed', '#model-folder'], ['invert', '#invert-target-image']];
   for (const [route, picker] of pickers) {
     await page.click(`nav a[href="#${route}"]`);
@@ -247,8 +251,7 @@ async function accessibilityChecks(page, base, mode) {
     if (presses > 0) {
       const chooser = page.waitForEvent('filechooser', { timeout: 5_000 }).then((c) => c, () => null);
       await page.keyboard.press('Enter');
-      const c = await chooser;
-      opened = c !== null;
+      opened = (await chooser) !== null;
     }
     check(presses > 0 && opened, `${tag} ${picker}: reached with ${presses} Tab presses, Enter opens the file chooser`);
   }
