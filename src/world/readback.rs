@@ -6,7 +6,7 @@
 //! if both models learned the swap (a consistent swap would score 100% for
 //! both). `tests` checks it on thousands of scenes.
 
-use super::{ATTRIBUTES, BACKGROUND, COLOR, GROUPS, IMAGE_SIZE, POSITION};
+use super::{ATTRIBUTES, BACKGROUND, IMAGE_SIZE, POSITION};
 use crate::preprocess::RgbImage;
 
 /// What the pixels show, as indices into the world's value lists.
@@ -19,7 +19,7 @@ pub struct Reading {
     /// Index into the `position` attribute's values, if the figures' cells
     /// all lie in one region.
     pub position: Option<usize>,
-    /// Index into [`GROUPS`]: dark outline (glim) or light (vorn).
+    /// Index into [`super::GROUPS`]: dark outline (glim) or light (vorn).
     pub group: usize,
     /// Index into the `background` attribute's values.
     pub background: usize,
@@ -233,24 +233,11 @@ fn region(cells: &[(usize, usize)]) -> Option<usize> {
     ATTRIBUTES[POSITION].values.iter().position(|v| *v == first)
 }
 
-/// The reading's colour, position, background and group as the world's words
-/// (for messages).
-pub fn describe(r: &Reading) -> String {
-    format!(
-        "{} {} figure(s), {}, outline of {}, on {}",
-        r.count,
-        ATTRIBUTES[COLOR].values[r.color],
-        r.position.map_or("mixed positions", |p| ATTRIBUTES[POSITION].values[p]),
-        GROUPS[r.group],
-        ATTRIBUTES[BACKGROUND].values[r.background]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::world::render::render;
-    use crate::world::{COUNT, scenes};
+    use crate::world::{COLOR, COUNT, scenes};
 
     /// The renderer draws what the labels say: on 3,000 scenes, for every
     /// value of colour, count, position, group (outline) and background, at
