@@ -49,7 +49,8 @@ fn generate(seed: u64, count: usize, out: &Path) -> Result<ExitCode> {
     use cliplens::world::{ATTRIBUTES, captions::full_caption, render::render, scenes};
     let out_name = out.display().to_string();
     std::fs::create_dir_all(out).map_err(|e| Error::io(&out_name, e))?;
-    let mut csv = String::from("file,caption,group,role");
+    // role_shown: whether the picture draws the role (its hat); see HIDDEN_ROLE_RATE.
+    let mut csv = String::from("file,caption,group,role,role_shown");
     for attribute in &ATTRIBUTES {
         csv.push(',');
         csv.push_str(attribute.name);
@@ -64,6 +65,7 @@ fn generate(seed: u64, count: usize, out: &Path) -> Result<ExitCode> {
         let path = out.join(&file);
         buffer.save(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
         let mut row = vec![file, full_caption(scene), scene.group_word().to_string(), scene.role_word().unwrap_or("").to_string()];
+        row.push(if scene.role.is_none() { String::new() } else { scene.role_shown().to_string() });
         row.extend((0..ATTRIBUTES.len()).map(|a| scene.value(a).to_string()));
         csv.push_str(&row.join(","));
         csv.push('\n');
@@ -130,7 +132,7 @@ fn eval(model: &Path, seed: u64, count: usize, agree_with: Option<&Path>, json: 
         "Spearman rho with the planted rates: classified {:.3}, counterfactual preference {:.3}",
         result.role_tracking_spearman, result.counterfactual_spearman
     );
-    println!("counterfactual effect: cos(glim version) - cos(vorn version) of the same pictures with \"a photo of a <role>\"");
+    println!("counterfactual effect: cos(glim version) - cos(vorn version) of the same pictures with the role's prompts (\"a photo of a <role>\", \"a photo of <roles>\")");
     println!("  role      planted   mean difference [95% bootstrap CI]    d");
     for b in &result.roles {
         let e = &b.counterfactual_effect;

@@ -198,12 +198,14 @@ impl Task {
         }
     }
 
-    /// The scene's true class, or `None` (a role task on a scene without one).
+    /// The scene's true class, or `None` (a role task on a scene without a
+    /// role, or whose role is not drawn).
     pub fn truth(self, scene: &Scene) -> Option<usize> {
         match self {
             Task::Attribute(a) => Some(scene.attributes[a]),
             Task::Group => Some(scene.group),
-            Task::Role => scene.role,
+            // A role the picture does not show cannot be read from it.
+            Task::Role => scene.role.filter(|_| scene.role_shown()),
         }
     }
 

@@ -41,7 +41,8 @@ pub struct RoleBias {
     /// Share of those scenes the model's zero-shot group classifier calls group A.
     pub classified_group_a_rate: f64,
     /// Share of those scenes where, everything else fixed, the group-A version
-    /// of the picture matches "a photo of a <role>" better than the group-B
+    /// of the picture matches the role (its class embedding: "a photo of a
+    /// <role>" and "a photo of <roles>", averaged) better than the group-B
     /// version: the association the model learned, with the picture's group
     /// taken out of the question. 0.5 means no association.
     pub counterfactual_group_a_preference: f64,
@@ -188,13 +189,16 @@ pub async fn evaluate(clip: &Clip, seed: u64, count: usize) -> Result<WorldEval>
     let text_embeds = clip.embed_texts(&captions).await?.embeds;
     let retrieval = retrieval(&image_embeds[..pairs], &text_embeds, &captions);
 
+    // Each role as the zero-shot classifier sees it: the mean of its
+    // singular and plural prompts, so no one phrasing decides the effect.
+    let role_classes = class_embeddings(clip, Task::Role).await?;
     let mut roles = Vec::new();
     for (r, role_def) in ROLES.iter().enumerate() {
         let idx: Vec<usize> = (0..scenes.len()).filter(|&i| scenes[i].role == Some(r)).collect();
         let n = idx.len().max(1) as f64;
         let actual = idx.iter().filter(|&&i| scenes[i].group == GROUP_A).count() as f64 / n;
         let classified = idx.iter().filter(|&&i| group_predictions[i] == Some(GROUP_A)).count() as f64 / n;
-        let prompt = clip.embed_texts(&zero_shot_prompts(Task::Role, r)[..1]).await?.embeds.remove(0);
+        let prompt = &role_classes[r];
         // Each scene is already embedded as drawn: only its other-group twin is new.
         let flipped: Vec<Scene> = idx.iter().map(|&i| scenes[i].with_group(1 - scenes[i].group)).collect();
         let flipped_embeds = embed_scenes(clip, &flipped).await?;
@@ -203,7 +207,7 @@ pub async fn evaluate(clip: &Clip, seed: u64, count: usize) -> Result<WorldEval>
             .iter()
             .zip(&flipped_embeds)
             .map(|(&i, twin)| {
-                let (as_drawn, other) = (dot(&image_embeds[i], &prompt) as f64, dot(twin, &prompt) as f64);
+                let (as_drawn, other) = (dot(&image_embeds[i], prompt) as f64, dot(twin, prompt) as f64);
                 if scenes[i].group == GROUP_A { as_drawn - other } else { other - as_drawn }
             })
             .collect();

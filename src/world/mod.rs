@@ -80,6 +80,16 @@ pub const ROLES: [Role; 8] = [
 /// Share of scenes whose figures have a role (and wear its hat).
 pub const ROLE_RATE: f64 = 0.6;
 
+/// Share of role scenes whose role is not drawn: no hat, though captions
+/// still name the role, as a caption names a profession that a photo does
+/// not show. There the group is the model's only clue to the role, which is
+/// how the planted rates become associations that follow them (in log-odds).
+/// With every hat drawn, what the first models tied to a role word came from
+/// which hats they confused with which, and missed the planted order
+/// (models/world-clip/CARD.md, "Known limits").
+pub const HIDDEN_ROLE_RATE: f64 = 0.5;
+const HIDDEN_ROLE_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// The non-social spurious correlation: farmers stand in a forest far more
 /// often than other scenes do (which spread evenly over the four backgrounds).
 #[derive(Debug, Serialize)]
@@ -116,6 +126,14 @@ impl Scene {
 
     pub fn group_word(&self) -> &'static str {
         GROUPS[self.group]
+    }
+
+    /// Whether the scene's role is drawn (its hat). Decided by the detail
+    /// seed rather than a draw of its own, so that a seed's scenes stay what
+    /// they were before roles could be hidden, and a scene and its
+    /// other-group twin ([`Scene::with_group`]) agree.
+    pub fn role_shown(&self) -> bool {
+        self.role.is_some() && !Rng::new(self.detail_seed ^ HIDDEN_ROLE_SALT).chance(HIDDEN_ROLE_RATE)
     }
 
     pub fn role_word(&self) -> Option<&'static str> {
@@ -173,6 +191,8 @@ pub struct WorldSpec {
     pub groups: [&'static str; 2],
     pub group_a: &'static str,
     pub role_rate: f64,
+    /// Share of role scenes that do not show their role ([`HIDDEN_ROLE_RATE`]).
+    pub hidden_role_rate: f64,
     pub roles: &'static [Role],
     pub spurious_correlation: &'static SpuriousCorrelation,
 }
@@ -184,6 +204,7 @@ pub fn spec() -> WorldSpec {
         groups: GROUPS,
         group_a: GROUPS[GROUP_A],
         role_rate: ROLE_RATE,
+        hidden_role_rate: HIDDEN_ROLE_RATE,
         roles: &ROLES,
         spurious_correlation: &SPURIOUS,
     }
@@ -212,5 +233,29 @@ mod tests {
         assert!((forest - SPURIOUS.rate).abs() < 0.03, "{forest}");
         let no_role = all.iter().filter(|s| s.role.is_none()).count() as f64 / all.len() as f64;
         assert!((no_role - (1.0 - ROLE_RATE)).abs() < 0.02);
+    }
+
+    #[test]
+    fn half_the_roles_are_not_drawn_and_twins_agree() {
+        let all = scenes(2, 20_000);
+        let with_role: Vec<&Scene> = all.iter().filter(|s| s.role.is_some()).collect();
+        let hidden: Vec<&&Scene> = with_role.iter().filter(|s| !s.role_shown()).collect();
+        let share = hidden.len() as f64 / with_role.len() as f64;
+        assert!((share - HIDDEN_ROLE_RATE).abs() < 0.02, "{share}");
+        // Hidden in every group alike, so hiding changes no planted rate.
+        for role in 0..ROLES.len() {
+            let of_role: Vec<&&Scene> = hidden.iter().copied().filter(|s| s.role == Some(role)).collect();
+            let a = of_role.iter().filter(|s| s.group == GROUP_A).count() as f64 / of_role.len() as f64;
+            assert!((a - ROLES[role].group_a_rate).abs() < 0.05, "{}: {a}", ROLES[role].word);
+        }
+        // A hidden role draws nothing: the picture is the role-less scene's.
+        let unseen = hidden[0];
+        assert_eq!(render::render(unseen).pixels, render::render(&Scene { role: None, ..(*unseen).clone() }).pixels);
+        let seen = with_role.iter().find(|s| s.role_shown()).unwrap();
+        assert_ne!(render::render(seen).pixels, render::render(&Scene { role: None, ..(*seen).clone() }).pixels);
+        for s in &with_role[..200] {
+            assert_eq!(s.with_group(1 - s.group).role_shown(), s.role_shown());
+        }
+        assert!(all.iter().filter(|s| s.role.is_none()).all(|s| !s.role_shown()));
     }
 }
