@@ -38,7 +38,8 @@ fn an_inversion_shows_the_prompt_to_the_judge() {
     let device = Device::flex();
     let model = load("world-clip", &device);
     let judge = load("world-judge", &device);
-    let prompts = bench::held_out_prompts(6);
+    // Ten held-out prompts, graded at the inversion issue's 80%.
+    let prompts = bench::held_out_prompts(10);
     let grader = Grader::new(&judge);
     let grader = pollster::block_on(grader).unwrap();
     let mut correct = 0;
@@ -58,7 +59,43 @@ fn an_inversion_shows_the_prompt_to_the_judge() {
         let judged = pollster::block_on(judge.embed_images(std::slice::from_ref(&result.image))).unwrap().remove(0);
         correct += usize::from(grader.correct(&judged, prompt));
     }
-    assert!(correct >= 4, "the judge read only {correct} of {} quick inversions right", prompts.len());
+    assert!(correct >= 8, "the judge read only {correct} of {} quick inversions right", prompts.len());
+}
+
+/// Mean red, green and blue (0..255) of an inversion of `prompt`, quick preset.
+fn mean_color(model: &Clip, prompt: &str, settings: &InvertSettings) -> [f32; 3] {
+    let target = pollster::block_on(prompt_target(model, &[prompt.to_string()])).unwrap();
+    let result = pollster::block_on(invert(model, &target, settings.clone(), |_, _| true)).unwrap();
+    let pixels = &result.image.pixels;
+    let n = (pixels.len() / 3) as f32;
+    [0, 1, 2].map(|c| pixels.iter().skip(c).step_by(3).map(|&v| v as f32).sum::<f32>() / n)
+}
+
+#[test]
+fn a_person_sees_the_background_colour() {
+    // Night is dark blue and the forest green in every world picture; an
+    // inversion a class can read shows that without a model. Under Lucid's
+    // weighting of the mean colour (rate 1) all four came out the same pale
+    // grey, within 5 of each other.
+    let model = load("world-clip", &Device::flex());
+    let colors: Vec<[f32; 3]> = ["on a beach", "in a forest", "in a city", "at night"]
+        .iter()
+        .map(|bg| mean_color(&model, &format!("a photo of a figure {bg}"), &quick(1)))
+        .collect();
+    let brightness = |c: &[f32; 3]| c.iter().sum::<f32>() / 3.0;
+    let blueness = |c: &[f32; 3]| c[2] - (c[0] + c[1]) / 2.0;
+    let greenness = |c: &[f32; 3]| c[1] - (c[0] + c[2]) / 2.0;
+    let (night, forest) = (&colors[3], &colors[1]);
+    let margin = 10.0;
+    for (i, other) in colors.iter().enumerate() {
+        if i != 3 {
+            assert!(brightness(night) + margin < brightness(other), "night is not the darkest: {colors:?}");
+            assert!(blueness(night) > blueness(other) + margin, "night is not the bluest: {colors:?}");
+        }
+        if i != 1 {
+            assert!(greenness(forest) > greenness(other) + margin, "the forest is not the greenest: {colors:?}");
+        }
+    }
 }
 
 #[test]
@@ -243,9 +280,11 @@ fn inversion_runs_on_wgpu_too() {
     let result = pollster::block_on(invert(&model, &target, InvertSettings { steps: 30, ..quick(4) }, |_, _| true)).unwrap();
     let (first, last) = (result.curve[0], *result.curve.last().unwrap());
     assert!(last > first + 0.2, "wgpu: similarity {first} -> {last}");
-    // The same run on the CPU ends at about the same similarity.
+    // The same run on the CPU ends at the same similarity, within what the
+    // parity tests allow wgpu against transformers (1e-3; lavapipe matched
+    // the CPU to the last digit printed).
     let cpu = load("world-clip", &Device::flex());
     let cpu_target = pollster::block_on(prompt_target(&cpu, &["a photo of a red figure".to_string()])).unwrap();
     let on_cpu = pollster::block_on(invert(&cpu, &cpu_target, InvertSettings { steps: 30, ..quick(4) }, |_, _| true)).unwrap();
-    assert!((on_cpu.similarity - result.similarity).abs() < 0.05, "cpu {} vs wgpu {}", on_cpu.similarity, result.similarity);
+    assert!((on_cpu.similarity - result.similarity).abs() < 1e-3, "cpu {} vs wgpu {}", on_cpu.similarity, result.similarity);
 }

@@ -51,6 +51,12 @@ pub struct InvertArgs {
     parameterization: Option<String>,
     #[arg(long)]
     lr: Option<f64>,
+    /// How fast the mean colour moves (fourier; 1 = Lucid's weighting, presets use 8).
+    #[arg(long)]
+    mean_color_rate: Option<f32>,
+    /// Vivid colours: every colour direction moves as fast as brightness (fourier).
+    #[arg(long)]
+    vivid: bool,
     /// Total-variation weight.
     #[arg(long)]
     tv: Option<f32>,
@@ -114,6 +120,12 @@ fn settings_from(args: &InvertArgs, image_size: usize) -> Result<(InvertSettings
     }
     if let Some(v) = args.lr {
         s.learning_rate = v;
+    }
+    if let Some(v) = args.mean_color_rate {
+        s.mean_color_rate = v;
+    }
+    if args.vivid {
+        s.equal_color_rates = true;
     }
     if let Some(v) = args.tv {
         s.tv_weight = v;

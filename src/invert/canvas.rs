@@ -4,13 +4,12 @@
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::settings::Parameterization;
+use super::settings::{InvertSettings, Parameterization};
 use super::views::{constant, resample_matrix};
 use crate::rng::Rng;
 
 /// Lucid's colour decorrelation (the square root of ImageNet's RGB
-/// covariance, from its SVD), columns scaled to a largest norm of 1; see
-/// lucent/optvis/param/color.py (Apache-2.0).
+/// covariance, from its SVD); see lucent/optvis/param/color.py (Apache-2.0).
 const COLOR_CORRELATION_SQRT: [[f32; 3]; 3] = [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]];
 
 /// Standard deviation of the starting values before the sigmoid: a light
@@ -27,11 +26,16 @@ pub struct ImageParams {
     pub resolution: usize,
     /// The model's input side: Fourier images are drawn at this size.
     pub size: usize,
+    /// Fourier only: see [`InvertSettings::mean_color_rate`] and
+    /// [`InvertSettings::equal_color_rates`].
+    mean_color_rate: f32,
+    equal_color_rates: bool,
     device: Device,
 }
 
 impl ImageParams {
-    pub fn new(kind: Parameterization, size: usize, resolution: usize, rng: &mut Rng, device: &Device) -> Self {
+    pub fn new(settings: &InvertSettings, size: usize, resolution: usize, rng: &mut Rng, device: &Device) -> Self {
+        let kind = settings.parameterization;
         let n = 3 * resolution * resolution;
         let values: Vec<f32> = match kind {
             Parameterization::Pixels => (0..n).map(|_| (rng.normal() * INIT_STD) as f32).collect(),
@@ -40,7 +44,15 @@ impl ImageParams {
             Parameterization::Fourier => (0..n).map(|_| (rng.normal() * INIT_STD) as f32).collect(),
         };
         let values = Tensor::from_data(TensorData::new(values, [1, 3, resolution, resolution]), device);
-        ImageParams { kind, values, resolution, size, device: device.clone() }
+        ImageParams {
+            kind,
+            values,
+            resolution,
+            size,
+            mean_color_rate: settings.mean_color_rate,
+            equal_color_rates: settings.equal_color_rates,
+            device: device.clone(),
+        }
     }
 
     /// A fresh leaf for this step's graph.
@@ -63,12 +75,12 @@ impl ImageParams {
             Parameterization::Pixels => sigmoid(values),
             Parameterization::Fourier => {
                 let (k, s) = (self.resolution, self.size);
-                let weights = constant(frequency_weights(k, s), [1, 1, k, k], &self.device);
+                let weights = constant(frequency_weights(k, s, self.mean_color_rate), [1, 1, k, k], &self.device);
                 let basis = constant(inverse_dct(s, k), [s, k], &self.device);
                 let basis_t = basis.clone().transpose();
                 // [1, 3, s, s] in decorrelated colour space.
                 let spatial = basis.unsqueeze::<4>().matmul(values * weights).matmul(basis_t.unsqueeze::<4>());
-                let mixing = constant(color_mixing(), [3, 3], &self.device);
+                let mixing = constant(color_mixing(self.equal_color_rates), [3, 3], &self.device);
                 let rgb = mixing.matmul(spatial.reshape([3, s * s])).reshape([1, 3, s, s]);
                 sigmoid(rgb)
             }
@@ -113,8 +125,9 @@ fn inverse_dct(size: usize, k: usize) -> Vec<f32> {
 
 /// `[k, k]`: 1/frequency (in cycles per pixel, floored at one cycle per
 /// image), normalized so that unit coefficients at every frequency of a full
-/// `size` grid give pixels of unit variance.
-fn frequency_weights(k: usize, size: usize) -> Vec<f32> {
+/// `size` grid give pixels of unit variance; the constant term (the image's
+/// mean colour) times `mean_color_rate`.
+fn frequency_weights(k: usize, size: usize, mean_color_rate: f32) -> Vec<f32> {
     let n = size as f64;
     let weight = |u: usize, v: usize| {
         let f = ((u * u + v * v) as f64).sqrt() / (2.0 * n);
@@ -122,14 +135,19 @@ fn frequency_weights(k: usize, size: usize) -> Vec<f32> {
     };
     let mean_square: f64 = (0..size).flat_map(|u| (0..size).map(move |v| weight(u, v).powi(2))).sum::<f64>() / (n * n);
     let norm = mean_square.sqrt();
-    (0..k).flat_map(|u| (0..k).map(move |v| (weight(u, v) / norm) as f32)).collect()
+    let rate = |u: usize, v: usize| if u == 0 && v == 0 { mean_color_rate as f64 } else { 1.0 };
+    (0..k).flat_map(|u| (0..k).map(move |v| (weight(u, v) / norm * rate(u, v)) as f32)).collect()
 }
 
-/// Decorrelated colour space to RGB, row-major `[3, 3]`.
-fn color_mixing() -> Vec<f32> {
+/// Decorrelated colour space to RGB, row-major `[3, 3]`. Lucid scales the
+/// columns by the largest one's norm (brightness), so the two colour
+/// directions move at 28% and 13% of its rate; `equal_rates` gives every
+/// column a norm of 1.
+fn color_mixing(equal_rates: bool) -> Vec<f32> {
     let m = COLOR_CORRELATION_SQRT;
-    let largest = (0..3).map(|c| (0..3).map(|r| m[r][c] * m[r][c]).sum::<f32>().sqrt()).fold(0.0, f32::max);
-    m.iter().flatten().map(|v| v / largest).collect()
+    let norms: Vec<f32> = (0..3).map(|c| (0..3).map(|r| m[r][c] * m[r][c]).sum::<f32>().sqrt()).collect();
+    let largest = norms.iter().copied().fold(0.0, f32::max);
+    (0..9).map(|i| m[i / 3][i % 3] / if equal_rates { norms[i % 3] } else { largest }).collect()
 }
 
 /// The priors' weighted sum on an image `[1, 3, r, r]` (values 0..1):
@@ -172,10 +190,23 @@ mod tests {
 
     #[test]
     fn frequency_weights_fall_with_frequency() {
-        let w = frequency_weights(16, 16);
+        let w = frequency_weights(16, 16, 1.0);
         // Frequencies up to one cycle per image share the floor's weight.
         assert!(w[0] == w[1] && w[1] == w[2] && w[2] > w[3] && w[3] > w[15 * 16 + 15]);
         let mean_square: f32 = w.iter().map(|x| x * x).sum::<f32>() / w.len() as f32;
         assert!((mean_square - 1.0).abs() < 1e-4);
+        let faster = frequency_weights(16, 16, 8.0);
+        assert_eq!(faster[0], 8.0 * w[0]);
+        assert_eq!(faster[1..], w[1..]);
+    }
+
+    #[test]
+    fn colour_directions_move_at_lucid_or_equal_rates() {
+        let column_norms = |m: &[f32]| -> Vec<f32> { (0..3).map(|c| (0..3).map(|r| m[r * 3 + c].powi(2)).sum::<f32>().sqrt()).collect() };
+        let lucid = column_norms(&color_mixing(false));
+        assert!((lucid[0] - 1.0).abs() < 1e-6 && lucid[1] < 0.3 && lucid[2] < 0.15, "{lucid:?}");
+        for n in column_norms(&color_mixing(true)) {
+            assert!((n - 1.0).abs() < 1e-6);
+        }
     }
 }

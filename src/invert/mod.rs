@@ -105,7 +105,7 @@ impl Inverter {
         let size = clip.config().vision_config.image_size;
         let device = clip.device.clone();
         let mut rng = Rng::new(settings.seed ^ 0x1A7E_5EED);
-        let params = ImageParams::new(settings.parameterization, size, settings.resolution_at(0, size), &mut rng, &device);
+        let params = ImageParams::new(&settings, size, settings.resolution_at(0, size), &mut rng, &device);
         let target_tensor = constant(target.vector.clone(), [dim, 1], &device);
         Ok(Inverter {
             model: clip.model.clone().train().no_grad(),

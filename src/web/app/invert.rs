@@ -346,6 +346,10 @@ pub fn InvertPage() -> impl IntoView {
                         </label>
                         <NumberField label="learning rate" id="invert-lr" value=Signal::derive(move || settings.with(|s| s.learning_rate))
                             on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.learning_rate = v)))/>
+                        <NumberField label="mean colour rate" id="invert-mean-color" value=Signal::derive(move || settings.with(|s| s.mean_color_rate as f64))
+                            on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.mean_color_rate = v as f32)))/>
+                        <label><input type="checkbox" id="invert-vivid" prop:checked=move || settings.with(|s| s.equal_color_rates)
+                            on:change=move |ev| { let on = event_target_checked(&ev); edit(Box::new(move |s| s.equal_color_rates = on)) }/>" vivid colours"</label>
                         <NumberField label="resolution stages" id="invert-stages" value=Signal::derive(move || settings.with(|s| s.resolution_stages as f64))
                             on_set=Callback::new(move |v: f64| edit(Box::new(move |s| s.resolution_stages = v as usize)))/>
                         <NumberField label="total variation" id="invert-tv" value=Signal::derive(move || settings.with(|s| s.tv_weight as f64))
