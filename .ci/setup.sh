@@ -62,13 +62,16 @@ install_tool() {
 
 install_web_tools() {
   rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+  # No TLS (rustls, ring) and no update check: Trunk only downloads tools it
+  # cannot find, and every tool it needs is installed here.
   if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
-    install_tool 1 trunk --version 0.21.14 --locked
+    install_tool 1 trunk --version 0.21.14 --locked --no-default-features
   fi
   # Must equal Cargo.lock's wasm-bindgen (Trunk takes it from PATH). Its own
   # lock file wants a crate release the registry mirror lacks: no --locked.
+  # Only the wasm-bindgen binary, without TLS (its test runner's downloads).
   if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
-    install_tool 1 wasm-bindgen-cli --version 0.2.130
+    install_tool 1 wasm-bindgen-cli --version 0.2.130 --no-default-features --bin wasm-bindgen
   fi
   # wasm-opt 132 for release builds, from npm (Debian's is too old).
   if [ "$(wasm-opt --version 2>/dev/null)" != "wasm-opt version 132 (version_132)" ]; then
