@@ -112,10 +112,10 @@ fn assert_effect_targets(name: &str, effect_order: f64, control_ratio: f64) {
     assert!(control_ratio <= 0.25, "{name}: the largest control effect is {control_ratio:.3} of the smallest skewed one (limit 0.25)");
 }
 
-/// The published figures (2,000 held-out scenes) meet the issues' bars
-/// (the counterfactual effects' included), for both models, and name the weights they measured: a retrained model that
-/// misses the bar, or an `eval.json` left from other weights, cannot be
-/// committed unnoticed.
+/// The published figures (2,000 held-out scenes) meet the issues' bars (the
+/// counterfactual effects' included), for both models, and name the weights
+/// they measured: a retrained model that misses a bar, or an `eval.json` left
+/// from other weights, cannot be committed unnoticed.
 #[test]
 fn published_figures_meet_the_targets() {
     for name in ["world-clip", "world-judge"] {

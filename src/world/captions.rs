@@ -205,7 +205,7 @@ impl Task {
             Task::Attribute(a) => Some(scene.attributes[a]),
             Task::Group => Some(scene.group),
             // A role the picture does not show cannot be read from it.
-            Task::Role => scene.role.filter(|_| scene.role_shown()),
+            Task::Role => scene.drawn_role(),
         }
     }
 

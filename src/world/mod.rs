@@ -136,6 +136,12 @@ impl Scene {
         self.role.is_some() && !Rng::new(self.detail_seed ^ HIDDEN_ROLE_SALT).chance(HIDDEN_ROLE_RATE)
     }
 
+    /// The role the picture shows (its hat), if any: what the renderer draws
+    /// and what a model can read from the picture.
+    pub fn drawn_role(&self) -> Option<usize> {
+        self.role.filter(|_| self.role_shown())
+    }
+
     pub fn role_word(&self) -> Option<&'static str> {
         self.role.map(|r| ROLES[r].word)
     }

@@ -83,7 +83,7 @@ pub fn render(scene: &Scene) -> RgbImage {
             outline: OUTLINES[if scene.group == GROUP_A { 0 } else { 1 }],
         };
         figure.draw(&mut canvas);
-        if let Some(role) = scene.role.filter(|_| scene.role_shown()) {
+        if let Some(role) = scene.drawn_role() {
             draw_hat(&mut canvas, role, x, y, side, hat);
         }
     }
