@@ -23,5 +23,6 @@ pub mod prepare;
 pub mod rng;
 pub mod world;
 pub mod invert;
+pub mod concepts;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;

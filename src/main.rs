@@ -10,7 +10,7 @@ use cliplens::Result;
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "cliplens", version, about = "Look inside CLIP models: embed, compare, invert, quantize")]
+#[command(name = "cliplens", version, about = "Look inside CLIP models: embed, compare, invert, decompose into concepts, quantize")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +24,13 @@ enum Command {
     Quantize(cli::quantize::QuantizeArgs),
     /// Optimize an image until the model sees the prompt in it (inversion), and save it as PNG.
     Invert(cli::invert::InvertArgs),
+    /// Write image embeddings as sparse mixes of words (SpLiCE): one chart, or one JSON object, per image.
+    Decompose(cli::concepts::DecomposeArgs),
+    /// Concept studies of whole folders: compare two, a folder's histogram or search, intervention, image means.
+    Concepts {
+        #[command(subcommand)]
+        action: cli::concepts::ConceptsCommand,
+    },
     /// Benchmarks, each printed against a named baseline.
     Bench {
         #[command(subcommand)]
@@ -57,6 +64,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Embed(args) => cli::embed::run(args),
         Command::Quantize(args) => cli::quantize::run(args),
         Command::Invert(args) => cli::invert::run(args),
+        Command::Decompose(args) => cli::concepts::run_decompose(args),
+        Command::Concepts { action } => cli::concepts::run(action),
         Command::Bench { action } => cli::bench::run(action),
         Command::World { action } => cli::world::run(action),
         Command::TrainWorld(args) => cli::train_world::run(args),

@@ -92,6 +92,8 @@ impl ManifestModel {
             out.push(self.file(name).ok_or_else(|| Error::config(&self.id, format!("the manifest lists no `{name}`")))?);
         }
         out.extend(self.file("preprocessor_config.json"));
+        // A model's own image mean, for concept decomposition (world models).
+        out.extend(self.file("image_mean.json"));
         let names: Vec<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
         let weights = crate::clip::pick_weights(&names, true)
             .map_err(|_| Error::config(&self.id, "the manifest lists no single weights file"))?;

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::concepts::collection::{ConceptCount, ConceptShift, Intervention};
+use crate::concepts::{BuiltinVocabulary, ConceptWeight, ImageMeanInfo, Sparsity, VocabularyInfo};
 use crate::invert::InvertSettings;
 use crate::invert::output::InversionRecord;
 use crate::weights::WeightFormat;
@@ -12,6 +14,8 @@ use crate::weights::WeightFormat;
 /// The browser Cache Storage bucket for model files: the worker fills it, the
 /// page's "delete cached models" control removes it.
 pub const MODEL_CACHE: &str = "cliplens-models-v1";
+/// The bucket for encoded concept dictionaries, keyed by model and vocabulary.
+pub const CONCEPT_CACHE: &str = "cliplens-concepts-v1";
 
 /// A job number chosen by the page; progress and results carry it back.
 pub type JobId = u32;
@@ -67,6 +71,41 @@ pub enum ToWorker {
     Resume { job: JobId },
     /// Stop a running or queued job; results sent so far stay valid.
     Cancel { job: JobId },
+    /// Encode a concept vocabulary with the loaded model (or take it from the
+    /// cache): the dictionary later `Decompose` jobs use. Answered by `ConceptsReady`.
+    PrepareConcepts { job: JobId, vocabulary: VocabularyChoice },
+    /// Decompose image embeddings (L2-normalized, as `ImageEmbedded` gave
+    /// them) with the prepared dictionary. The first `split` embeddings are
+    /// collection A, the rest B (compared when B is not empty). The image
+    /// mean is the model's, else SpLiCE's for its name, else that of all the
+    /// embeddings sent (20 or more), else none. Answered by `Decomposed`.
+    Decompose { job: JobId, embeds: Vec<Vec<f32>>, split: usize, sparsity: Sparsity },
+    /// Decompose, remove `remove` from every decomposition and compare the
+    /// zero-shot predictions among `prompts`. Answered by `Intervened`.
+    Intervene { job: JobId, embeds: Vec<Vec<f32>>, sparsity: Sparsity, remove: Vec<String>, prompts: Vec<String> },
+}
+
+/// The word list for a concept dictionary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VocabularyChoice {
+    Builtin { name: BuiltinVocabulary },
+    /// The user's list (one concept per line, already split), and the file
+    /// name or "pasted list".
+    Custom { source: String, words: Vec<String> },
+}
+
+/// One image's decomposition as the page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecompositionResult {
+    /// Every nonzero weight, largest first.
+    pub concepts: Vec<ConceptWeight>,
+    pub cosine: f32,
+    pub lambda: f64,
+    pub l0: usize,
+    pub objective: f64,
+    /// SpLiCE's recomposed embedding (the "concept mix" the studio can invert).
+    pub recomposed: Vec<f32>,
 }
 
 impl ToWorker {
@@ -85,7 +124,10 @@ impl ToWorker {
             | ToWorker::FinishInversion { job, .. }
             | ToWorker::Pause { job }
             | ToWorker::Resume { job }
-            | ToWorker::Cancel { job } => Some(*job),
+            | ToWorker::Cancel { job }
+            | ToWorker::PrepareConcepts { job, .. }
+            | ToWorker::Decompose { job, .. }
+            | ToWorker::Intervene { job, .. } => Some(*job),
         }
     }
 }
@@ -137,6 +179,20 @@ pub enum FromWorker {
         /// Prompts that lost tokens to the context length.
         warnings: Vec<String>,
     },
+    /// The dictionary is ready (encoded now, or read from the cache).
+    ConceptsReady { job: JobId, vocabulary: VocabularyInfo, from_cache: bool, seconds: f64 },
+    /// Every embedding's decomposition, in order, with what the collection
+    /// shows together: A's histogram and, when B was sent, A against B.
+    Decomposed {
+        job: JobId,
+        image_mean: ImageMeanInfo,
+        vocabulary: VocabularyInfo,
+        results: Vec<DecompositionResult>,
+        histogram: Vec<ConceptCount>,
+        shifts: Option<Vec<ConceptShift>>,
+        seconds: f64,
+    },
+    Intervened { job: JobId, intervention: Intervention },
     /// The job ended: completely, or early because it was cancelled.
     Finished { job: JobId, cancelled: bool },
     /// The job could not run at all (no model, unusable weights...). A

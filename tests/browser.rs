@@ -241,7 +241,20 @@ fn web_app_in_chromium() {
     let (invert_steps, invert_seed) = (20, 7);
     let invert_cli = cli_invert(&int8, invert_prompt, invert_steps, invert_seed, &[], &work.join("invert.png"));
 
+    // Concepts: two folders that differ in one planted way (B's backgrounds
+    // skewed to night), and the CLI's decomposition of A to match.
+    let (concepts_a, concepts_b) = (work.join("concepts-a"), work.join("concepts-b"));
+    run(cliplens().args(["world", "generate", "--seed", "601", "--count", "40", "--out"]).arg(&concepts_a), "world generate");
+    run(cliplens().args(["world", "generate", "--seed", "602", "--count", "40", "--skew", "background=night:0.7", "--out"]).arg(&concepts_b), "world generate");
+    for dir in [&concepts_a, &concepts_b] {
+        std::fs::remove_file(dir.join("labels.csv")).unwrap();
+    }
+    let out = cliplens().args(["decompose", "--no-cache", "--json", "--l0", "10", "--model"]).arg(&int8).arg("--dir").arg(&concepts_a).output().unwrap();
+    assert!(out.status.success(), "cliplens decompose: {}", String::from_utf8_lossy(&out.stderr));
+    let concepts_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
     let plan = serde_json::json!({
+        "concepts": {"a": concepts_a, "b": concepts_b, "a_count": 40, "b_count": 40, "cli": concepts_cli},
         "invert": {"prompt": invert_prompt, "preset": "quick", "steps": invert_steps, "seed": invert_seed, "cli": invert_cli},
         "hub": hub,
         "chromium": CHROMIUM,

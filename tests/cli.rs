@@ -313,3 +313,104 @@ fn quantize_writes_int8_with_metadata_and_reports_its_error() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(rows(&json["text_embeds"]).len(), 1);
 }
+
+fn world_clip() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-clip").display().to_string()
+}
+
+/// `decompose --json`: the fields issue 21 names, concepts by text and
+/// sorted, a bad image as one error line while the rest complete; the
+/// vocabulary, the image mean and a sparsity that cannot be are checked.
+#[test]
+fn decompose_json_reports_concepts_by_text_and_goes_on_past_a_bad_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenes = dir.path().join("scenes");
+    let out = cliplens(&["world", "generate", "--seed", "3", "--count", "3", "--out", scenes.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = scenes.join("00000.png").display().to_string();
+    let second = scenes.join("00001.png").display().to_string();
+    let bad = image("not_an_image.png");
+    let model = world_clip();
+    let out = cliplens(&[
+        "decompose", "--model", &model, "--image", &first, "--image", &bad, "--image", &second, "--l0", "6", "--json", "--no-cache",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a bad image makes the exit status 1");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["model"], "world-clip");
+    assert_eq!(json["vocabulary"]["source"], "world");
+    assert_eq!(json["vocabulary"]["size"], 54);
+    assert_eq!(json["vocabulary"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(json["image_mean"]["source"].as_str().unwrap().ends_with("image_mean.json"), "{}", json["image_mean"]);
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    for (image, file) in images.iter().zip([&first, &second]) {
+        assert_eq!(image["file"], file.as_str());
+        let concepts = image["concepts"].as_array().unwrap();
+        assert_eq!(concepts.len() as u64, image["l0"].as_u64().unwrap());
+        assert!(concepts.len() <= 6 && !concepts.is_empty());
+        let weights: Vec<f64> = concepts.iter().map(|c| c["weight"].as_f64().unwrap()).collect();
+        assert!(weights.windows(2).all(|w| w[0] >= w[1]) && weights.iter().all(|&w| w > 0.0), "{weights:?}");
+        assert!(concepts.iter().all(|c| c["concept"].is_string()));
+        let cosine = image["cosine"].as_f64().unwrap();
+        assert!(cosine > 0.5 && cosine <= 1.0, "{cosine}");
+        assert!(image["lambda"].as_f64().unwrap() > 0.0 && image["objective"].as_f64().unwrap() > 0.0);
+    }
+    let errors = json["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].as_str().unwrap().starts_with(&format!("{bad}: ")), "{errors:?}");
+    assert!(stderr(&out).contains(&format!("error: {bad}: ")));
+
+    // A fixed λ, a user's list, a user's mean.
+    let vocab = dir.path().join("words.txt");
+    std::fs::write(&vocab, "red\nblue\n\nnight\nred\n").unwrap();
+    let mean = dir.path().join("mean.json");
+    std::fs::write(&mean, serde_json::to_string(&vec![0.0f32; 48]).unwrap()).unwrap();
+    let out = cliplens(&[
+        "decompose", "--model", &model, "--image", &first, "--lambda", "0.2", "--vocab", vocab.to_str().unwrap(),
+        "--image-mean", mean.to_str().unwrap(), "--json", "--no-cache",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["vocabulary"]["size"], 3);
+    assert_eq!(json["images"][0]["lambda"], 0.2);
+    assert_eq!(json["image_mean"]["source"], mean.display().to_string());
+    assert!(json["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("skipped 1 repeated")));
+
+    // Wrong inputs: one line each, naming the input.
+    std::fs::write(&mean, "[1, 2, 3]").unwrap();
+    let out = cliplens(&["decompose", "--model", &model, "--image", &first, "--image-mean", mean.to_str().unwrap()]);
+    assert_one_clear_line(&out, mean.to_str().unwrap(), "has 3 numbers but the model's embeddings have 48");
+    let out = cliplens(&["decompose", "--model", &model, "--image", &first, "--vocab", "no-such-list"]);
+    assert_one_clear_line(&out, "no-such-list", "is neither a file nor a built-in vocabulary");
+    let out = cliplens(&["decompose", "--model", &model, "--image", &first, "--l0", "0"]);
+    assert_one_clear_line(&out, "--l0", "0 concepts: choose 1 to 1000");
+    std::fs::write(&vocab, "\n\n").unwrap();
+    let out = cliplens(&["decompose", "--model", &model, "--image", &first, "--vocab", vocab.to_str().unwrap()]);
+    assert_one_clear_line(&out, vocab.to_str().unwrap(), "holds no concepts");
+}
+
+/// `concepts compare`: two generated folders, B with its backgrounds
+/// skewed to night, put night first, rising.
+#[test]
+fn concepts_compare_finds_the_planted_shift() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let out = cliplens(&["world", "generate", "--seed", "11", "--count", "60", "--out", a.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cliplens(&["world", "generate", "--seed", "12", "--count", "60", "--skew", "background=night:0.7", "--out", b.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let labels = std::fs::read_to_string(b.join("labels.csv")).unwrap();
+    let nights = labels.lines().skip(1).filter(|l| l.ends_with(",night,one") || l.contains(",night,")).count();
+    assert!(nights > 35, "the skew planted {nights} of 60 nights");
+    let out = cliplens(&["concepts", "compare", "--model", &world_clip(), "--a", a.to_str().unwrap(), "--b", b.to_str().unwrap(), "--json", "--no-cache"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["a"]["images"], 60);
+    assert_eq!(json["b"]["images"], 60);
+    let first = &json["shifts"][0];
+    assert_eq!(first["concept"], "night", "{}", json["shifts"]);
+    assert!(first["weight_change"].as_f64().unwrap() > 0.0);
+    assert!(first["images_b"].as_u64().unwrap() > first["images_a"].as_u64().unwrap());
+    let out = cliplens(&["world", "generate", "--seed", "1", "--count", "1", "--skew", "mood=happy:0.5", "--out", a.to_str().unwrap()]);
+    assert_one_clear_line(&out, "--skew", "\"mood\" is not an attribute");
+}

@@ -19,11 +19,15 @@ pub enum BenchCommand {
     /// Invert held-out prompts on the embedded world model with production settings and with
     /// plain pixel optimization (the baseline), and let the judge model grade every image.
     Invert(BenchInvertArgs),
+    /// Decompose images into a 10,000-concept dictionary (SpLiCE) on the CPU and wgpu, against
+    /// scikit-learn's positive Lasso one image at a time and SpLiCE's ADMM in numpy.
+    Concepts(super::bench_concepts::BenchConceptsArgs),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::Invert(args) => bench_invert(args),
+        BenchCommand::Concepts(args) => super::bench_concepts::bench_concepts(args),
     }
 }
 

@@ -27,8 +27,14 @@ pub fn run(args: ManifestArgs) -> Result<ExitCode> {
 }
 
 /// Files a model directory serves, in the order a browser needs them.
-const MODEL_FILES: [&str; 5] =
-    ["config.json", "tokenizer.json", "preprocessor_config.json", "model.int8.safetensors", "model.safetensors"];
+const MODEL_FILES: [&str; 6] = [
+    "config.json",
+    "tokenizer.json",
+    "preprocessor_config.json",
+    "image_mean.json",
+    "model.int8.safetensors",
+    "model.safetensors",
+];
 
 fn manifest_add(id: &str, dir: &Path, manifest_path: &Path, notes: String) -> Result<ExitCode> {
     use cliplens::manifest::ManifestModel;

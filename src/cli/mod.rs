@@ -2,6 +2,8 @@
 //! only; the work is the library's.
 
 pub mod bench;
+pub mod bench_concepts;
+pub mod concepts;
 pub mod embed;
 pub mod invert;
 pub mod manifest;

@@ -19,6 +19,10 @@ pub enum WorldCommand {
         count: usize,
         #[arg(long)]
         out: PathBuf,
+        /// Plant a shift: attribute=value:rate (e.g. background=night:0.8), the
+        /// share of scenes forced to that value (each other draw is unchanged).
+        #[arg(long)]
+        skew: Option<String>,
     },
     /// Zero-shot accuracy, retrieval and planted-bias tracking on fresh scenes.
     Eval {
@@ -40,13 +44,16 @@ pub enum WorldCommand {
 
 pub fn run(command: WorldCommand) -> Result<ExitCode> {
     match command {
-        WorldCommand::Generate { seed, count, out } => generate(seed, count, &out),
+        WorldCommand::Generate { seed, count, out, skew } => {
+            let skew = skew.map(|s| cliplens::world::Skew::parse(&s).map_err(|e| Error::usage("--skew", e))).transpose()?;
+            generate(seed, count, &out, skew)
+        }
         WorldCommand::Eval { model, seed, count, agree_with, json, backend } => eval(&model, seed, count, agree_with.as_deref(), json, backend),
     }
 }
 
-fn generate(seed: u64, count: usize, out: &Path) -> Result<ExitCode> {
-    use cliplens::world::{ATTRIBUTES, captions::full_caption, render::render, scenes};
+fn generate(seed: u64, count: usize, out: &Path, skew: Option<cliplens::world::Skew>) -> Result<ExitCode> {
+    use cliplens::world::{ATTRIBUTES, captions::full_caption, render::render, scenes, skewed_scenes};
     let out_name = out.display().to_string();
     std::fs::create_dir_all(out).map_err(|e| Error::io(&out_name, e))?;
     // role_shown: whether the picture draws the role (its hat); see HIDDEN_ROLE_RATE.
@@ -57,7 +64,11 @@ fn generate(seed: u64, count: usize, out: &Path) -> Result<ExitCode> {
     }
     csv.push('\n');
     let digits = count.saturating_sub(1).to_string().len().max(5);
-    for (i, scene) in scenes(seed, count).iter().enumerate() {
+    let drawn = match skew {
+        Some(skew) => skewed_scenes(seed, count, skew),
+        None => scenes(seed, count),
+    };
+    for (i, scene) in drawn.iter().enumerate() {
         let file = format!("{i:0digits$}.png");
         let image = render(scene);
         let buffer = image::RgbImage::from_raw(image.width as u32, image.height as u32, image.pixels)

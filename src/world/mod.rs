@@ -188,6 +188,51 @@ pub fn scenes(seed: u64, n: usize) -> Vec<Scene> {
     (0..n).map(|_| Scene::sample(&mut rng)).collect()
 }
 
+/// A planted shift for a generated collection: each scene takes `value` of
+/// `attribute` with probability `rate` (otherwise it keeps its own draw), so
+/// the value's share becomes `rate + (1 - rate) / values`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Skew {
+    pub attribute: usize,
+    pub value: usize,
+    pub rate: f64,
+}
+
+impl Skew {
+    /// Parses `attribute=value:rate`, e.g. `background=night:0.8`.
+    pub fn parse(text: &str) -> Result<Skew, String> {
+        let bad = || format!("{text:?}: write attribute=value:rate, e.g. background=night:0.8");
+        let (attribute, rest) = text.split_once('=').ok_or_else(bad)?;
+        let (value, rate) = rest.split_once(':').ok_or_else(bad)?;
+        let a = ATTRIBUTES.iter().position(|x| x.name == attribute).ok_or_else(|| {
+            format!("{attribute:?} is not an attribute ({})", ATTRIBUTES.iter().map(|x| x.name).collect::<Vec<_>>().join(", "))
+        })?;
+        let v = ATTRIBUTES[a].values.iter().position(|x| *x == value).ok_or_else(|| {
+            format!("{value:?} is not a value of {attribute} ({})", ATTRIBUTES[a].values.join(", "))
+        })?;
+        let rate: f64 = rate.parse().map_err(|_| bad())?;
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("{text:?}: the rate must be between 0 and 1"));
+        }
+        Ok(Skew { attribute: a, value: v, rate })
+    }
+}
+
+/// As [`scenes`], with a planted skew applied from its own random stream (the
+/// scenes' other draws stay those of `seed`).
+pub fn skewed_scenes(seed: u64, n: usize, skew: Skew) -> Vec<Scene> {
+    let mut rng = Rng::new(seed ^ 0x5eed_5ce4_e5c0_ffee);
+    scenes(seed, n)
+        .into_iter()
+        .map(|mut scene| {
+            if rng.chance(skew.rate) {
+                scene.attributes[skew.attribute] = skew.value;
+            }
+            scene
+        })
+        .collect()
+}
+
 /// The world's definition as JSON: attributes, groups, roles with their planted
 /// rates, the spurious correlation. `models/<name>/world.json` holds this.
 #[derive(Serialize)]

@@ -44,6 +44,31 @@ pub fn words() -> Vec<String> {
     words
 }
 
+/// Words of the world that carry no meaning of their own (articles,
+/// prepositions, punctuation, the verbs of the caption templates).
+const FUNCTION_WORDS: &[&str] =
+    &["a", "an", "of", "there", "is", "are", "dressed", "as", "on", "in", "at", "the", ",", ".", "and", "with"];
+
+/// The concept vocabulary of a world model: every word the world uses that
+/// has a meaning (attribute values, groups, roles and their plurals, shape
+/// plurals) plus the words the model knows that name no attribute ("photo",
+/// "figure", ...: the distractors a decomposition should leave alone).
+pub fn concept_words() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for attribute in &ATTRIBUTES {
+        out.extend(attribute.values.iter().copied());
+    }
+    out.extend(GROUPS.iter().copied());
+    for role in &ROLES {
+        out.push(role.word);
+        out.push(role.plural);
+    }
+    out.extend(GLUE.iter().copied().filter(|w| !FUNCTION_WORDS.contains(w)));
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|w| seen.insert(*w));
+    out
+}
+
 /// Size of the vocabulary, special tokens included.
 pub fn vocab_size() -> usize {
     SPECIAL.len() + words().len()

@@ -590,6 +590,84 @@ async function invertChecks(page, base, mode) {
  * real device loss (GPUDevice.destroy()) moves the page to the CPU and keeps
  * what was done.
  */
+/**
+ * Concepts (SpLiCE): folders A and B (B with its backgrounds skewed to night)
+ * are decomposed with the world vocabulary; the comparison ranks "night"
+ * first; the JSON export equals `cliplens decompose --json` within 1e-4; the
+ * slider re-solves without encoding again; encoding a large list shows
+ * progress and stops on Cancel; after a reload the dictionary comes from
+ * the cache.
+ */
+async function conceptsChecks(page, base, mode) {
+  const tag = `[${mode}] concepts:`;
+  const want = plan.concepts;
+  await page.goto(`${base}#embed`);
+  await statusMatches(page, /world-clip: int8/);
+  await page.click('#clear');
+  await page.goto(`${base}#concepts`);
+  await page.waitForFunction(() => /54 concepts from world/.test(document.querySelector('#concept-status')?.textContent ?? ''), null, { timeout: 120_000 });
+  const total = want.a_count + want.b_count;
+  await page.setInputFiles('#concept-folder', want.a);
+  await page.setInputFiles('#concept-folder-b', want.b);
+  await page.waitForFunction((n) => new RegExp(`^${n} images`).test(document.querySelector('#concept-summary')?.textContent ?? ''), total, { timeout: 300_000 });
+  const summary = await page.textContent('#concept-summary');
+  check(/Image mean: image_mean.json|Image mean: models\/world-clip\/image_mean.json/.test(summary), `${tag} ${summary}`);
+  const firstShift = await page.textContent('#concept-shifts tbody tr:first-child th');
+  check(/▲ night/.test(firstShift), `${tag} A to B: the first concept is "${firstShift.trim()}" (night was planted)`);
+
+  // The export equals the CLI's numbers (folder A; B is the same code).
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#concept-export-json')]);
+  const exported = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+  // A comes first (B has files of the same names).
+  const byName = new Map(exported.images.slice(0, want.a_count).map((i) => [path.basename(i.file), i]));
+  let worst = 0, sameConcepts = 0;
+  for (const cli of want.cli.images) {
+    const ours = byName.get(path.basename(cli.file));
+    if (!ours) continue;
+    const names = (x) => x.concepts.map((c) => c.concept).join(',');
+    if (names(ours) === names(cli)) sameConcepts += 1;
+    cli.concepts.forEach((c, k) => { worst = Math.max(worst, Math.abs(c.weight - (ours.concepts[k]?.weight ?? 0))); });
+    worst = Math.max(worst, Math.abs(cli.cosine - ours.cosine));
+  }
+  check(sameConcepts === want.cli.images.length && worst < 1e-4,
+    `${tag} ${sameConcepts} of ${want.cli.images.length} images have the CLI's concepts, weights and cosines within ${worst.toExponential(1)} (limit 1e-4)`);
+
+  // The slider solves again from the embeddings: no encoding, fewer concepts.
+  const encodings = await page.getAttribute('#concept-status', 'data-encodings');
+  await page.fill('#concept-l0', '3');
+  await page.dispatchEvent('#concept-l0', 'input');
+  await page.waitForFunction(() => / [0-3]\.\d concepts each/.test(document.querySelector('#concept-summary')?.textContent ?? ''), null, { timeout: 60_000 });
+  const most = await page.$$eval('.concept-card', (cards) => Math.max(...cards.map((c) => c.querySelectorAll('.concept-bars li').length)));
+  const encodingsAfter = await page.getAttribute('#concept-status', 'data-encodings');
+  check(most <= 3 && encodings === encodingsAfter, `${tag} the slider at 3: at most ${most} concepts per image, dictionary encodings ${encodings} -> ${encodingsAfter}`);
+  // A concept's name ranks the images that carry it.
+  await page.click('#concept-histogram li:first-child .concept-word');
+  const line = await page.textContent('.search-line');
+  check(/of \d+ images carry/.test(line), `${tag} search: ${line.trim()}`);
+
+  // A large list: progress while it is encoded, and Cancel stops it.
+  await page.selectOption('#concept-vocab', 'laion-clean');
+  const row = page.locator('.job', { hasText: 'preparing the concept dictionary' });
+  await row.locator('progress').waitFor({ timeout: 60_000 });
+  await page.waitForFunction(() => /encoding concepts/.test(document.querySelector('.job')?.textContent ?? ''), null, { timeout: 60_000 }).catch(() => {});
+  const cancel = row.locator('.job-cancel');
+  await cancel.hover();
+  await page.mouse.down();
+  await page.waitForTimeout(100);
+  await page.mouse.up();
+  await row.waitFor({ state: 'detached', timeout: 30_000 });
+  check(true, `${tag} encoding 9,790 words showed progress and stopped on Cancel`);
+  await page.selectOption('#concept-vocab', 'world');
+  await page.waitForFunction(() => /54 concepts from world/.test(document.querySelector('#concept-status')?.textContent ?? ''), null, { timeout: 60_000 });
+
+  // After a reload the dictionary comes from this browser's cache.
+  await page.reload();
+  await page.waitForFunction(() => /54 concepts from world.*cache/.test(document.querySelector('#concept-status')?.textContent ?? ''), null, { timeout: 120_000 });
+  check(true, `${tag} after a reload: "${(await page.textContent('#concept-status')).trim()}"`);
+  const findings = await axeFindings(page);
+  check(findings.length === 0, `${tag} axe: ${findings.length ? findings.join('; ') : 'no serious or critical findings'} (no images: the empty page)`);
+}
+
 async function crashChecks(page, base, mode) {
   const tag = `[${mode}] worker crash:`;
   await page.goto(base);
@@ -713,6 +791,7 @@ async function runMode(mode, servers) {
       console.log(`     longest main-thread task per run: ${longest.map((l) => l.toFixed(0)).join(', ')} ms`);
       return;
     }
+    if (plan.only === 'concepts') { await conceptsChecks(page, base, mode); return; }
     await parityChecks(page, mode);
     if (plan.only === 'a11y') { await accessibilityChecks(page, base, mode); return; }
     if (mode === plan.modes[0]) await accessibilityChecks(page, base, mode);
@@ -737,6 +816,7 @@ async function runMode(mode, servers) {
       await failedLoadChecks(page, mode);
     }
     await invertChecks(page, base, mode);
+    await conceptsChecks(page, base, mode);
     await crashChecks(page, base, mode);
     await securityChecks(page, context, servers, mode);
   } catch (e) {

@@ -8,6 +8,7 @@
 use cliplens::protocol::{BackendChoice, BackendInfo, FromWorker, JobId, ToWorker};
 use leptos::prelude::*;
 
+use crate::concepts::Concepts;
 use crate::embed::Embed;
 use crate::gallery::Gallery;
 use crate::invert::Inversion;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub models: Models,
     pub embed: Embed,
     pub inversion: Inversion,
+    pub concepts: Concepts,
     pub gallery: Gallery,
     pub requests: Requests,
     pub backend: RwSignal<Option<BackendInfo>>,
@@ -57,6 +59,7 @@ impl AppState {
             models: Models::new(),
             embed: Embed::new(),
             inversion: Inversion::new(),
+            concepts: Concepts::new(),
             gallery: Gallery::new(),
             requests: Requests::new(),
             backend: RwSignal::new(None),
@@ -149,6 +152,11 @@ impl AppState {
                 }
                 self.finish(job);
             }
+            FromWorker::ConceptsReady { job, vocabulary, from_cache, .. } => self.concepts_ready(job, vocabulary, from_cache),
+            FromWorker::Decomposed { job, image_mean, vocabulary, results, histogram, shifts, seconds } => {
+                self.decomposed(job, image_mean, vocabulary, results, histogram, shifts, seconds)
+            }
+            FromWorker::Intervened { intervention, .. } => self.concepts.intervention.set(Some(intervention)),
             FromWorker::Requests { urls } => self.requests.worker_reported(urls),
             FromWorker::DeviceLost { message } => self.recover(None, Vec::new(), format!("the GPU device was lost ({message})"), true),
             FromWorker::Crashed { job, items, message, device_lost } => {

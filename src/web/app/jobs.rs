@@ -14,6 +14,8 @@ pub enum JobKind {
     EmbedTexts,
     EmbedImages,
     Invert,
+    /// Preparing a concept dictionary, decomposing, intervening.
+    Concepts,
 }
 
 /// A running job, as its progress row shows it. Its signals are

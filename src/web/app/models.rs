@@ -166,6 +166,8 @@ impl AppState {
             self.models.hub_models.set(files::remembered_hub_models());
         }
         self.models.loaded_choice.set(Some(choice));
+        // The worker holds no dictionary for this model yet (a new model, or a new worker).
+        self.concepts_model_changed(after_restart);
         self.models.model.set(Some(model));
         if after_restart {
             self.embed_unfinished();

@@ -5,6 +5,7 @@ use cliplens::protocol::BackendKind;
 use leptos::prelude::*;
 
 use crate::app::AppState;
+use crate::concepts::ConceptsPage;
 use crate::embed::EmbedPage;
 use crate::invert::InvertPage;
 use crate::jobs::Jobs;
@@ -35,6 +36,7 @@ pub fn App() -> impl IntoView {
             {move || match route.get() {
                 Route::Embed => view! { <ModelManager/> <EmbedPage/> }.into_any(),
                 Route::Invert => view! { <ModelManager/> <InvertPage/> }.into_any(),
+                Route::Concepts => view! { <ModelManager/> <ConceptsPage/> }.into_any(),
                 Route::About => view! { <About/> }.into_any(),
                 other => view! { <Coming title=other.title()/> }.into_any(),
             }}
@@ -91,7 +93,7 @@ fn Coming(title: &'static str) -> impl IntoView {
     view! {
         <section class="coming">
             <h2>{title}</h2>
-            <p>"This study is coming. Embed & compare and Invert work today, with the same model and the same privacy."</p>
+            <p>"This study is coming. Embed & compare, Invert and Concepts work today, with the same model and the same privacy."</p>
         </section>
     }
 }

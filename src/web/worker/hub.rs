@@ -136,7 +136,7 @@ async fn fetch_and_install(job: JobId, model: &HubModel, hub: &str, cache: Optio
     named.push((INT8_WEIGHTS.to_string(), int8));
     let source = format!("from {host}/{}, {checked}", model.repo);
     let files = ModelFiles::from_named_files(&label, named).map_err(|e| e.to_string())?;
-    install(job, files, from_cache, source).await
+    install(job, files, from_cache, source, Some(int8_key_identity(model, hub))).await
 }
 
 /// A download in progress, as saved in the cache after each window.
@@ -333,4 +333,10 @@ async fn stream_and_quantize(job: JobId, model: &HubModel, hub: &str, config: &C
         (None, None) => format!("{FLOAT_WEIGHTS} NOT checked: {host} published no sha256 for it"),
     };
     Ok(Some((int8, format!("{checked}, quantized to int8 in this tab as it arrived"))))
+}
+
+/// The cache identity of a Hub model's int8 weights: the model, revision and
+/// mirror they were made from.
+fn int8_key_identity(model: &HubModel, hub: &str) -> String {
+    model.cache_key(hub, INT8_WEIGHTS)
 }

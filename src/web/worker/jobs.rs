@@ -81,8 +81,23 @@ pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
         };
         files.push((url, bytes));
     }
+    // The model's own image mean (the world models ship one), for concept decomposition.
+    let image_mean = match files.iter().position(|(url, _)| url.ends_with("/image_mean.json")) {
+        Some(i) => {
+            let (url, bytes) = files.remove(i);
+            Some((url, bytes))
+        }
+        None => None,
+    };
+    let weights_identity = entry.files_to_fetch().ok().and_then(|f| f.last().map(|w| format!("{}:{}", entry.id, w.sha256)));
     let model = ModelFiles::from_named_files(id, files).map_err(|e| e.to_string())?;
-    install(job, model, from_cache, "from this site, every file's sha256 checked against its manifest".into()).await
+    install(job, model, from_cache, "from this site, every file's sha256 checked against its manifest".into(), weights_identity).await?;
+    let mean = image_mean.and_then(|(url, bytes)| {
+        let dim = STATE.with_borrow(|s| s.clip.as_ref().map(|c| c.config().projection_dim))?;
+        cliplens::concepts::ImageMean::from_json(&bytes, &url, dim).ok()
+    });
+    STATE.with_borrow_mut(|s| s.image_mean = mean);
+    Ok(())
 }
 
 /// A model from files the user picked (nothing is downloaded or cached).
@@ -94,19 +109,22 @@ pub async fn load_files(job: JobId, names: &[String], files: &[File]) -> Result<
     }
     let folder = names.first().and_then(|n| n.rsplit_once('/')).map(|(dir, _)| dir).unwrap_or("picked files");
     let model = ModelFiles::from_named_files(folder, named).map_err(|e| e.to_string())?;
-    install(job, model, false, "picked from this computer; nothing was cached".into()).await
+    install(job, model, false, "picked from this computer; nothing was cached".into(), None).await
 }
 
 /// Loads `files` and makes them the model. The model loaded before stays in
 /// use until the new one has loaded: a folder that is not a CLIP, or weights
 /// that do not fit their config, fail here and change nothing.
-pub async fn install(job: JobId, files: ModelFiles, from_cache: bool, source: String) -> Result<(), String> {
+/// `identity` names large weights in caches (a verified sha256 or source);
+/// without one they are hashed.
+pub async fn install(job: JobId, files: ModelFiles, from_cache: bool, source: String, identity: Option<String>) -> Result<(), String> {
     progress(job, "preparing the model", 0, 1, ProgressUnit::Items);
     let device = STATE.with_borrow(|s| s.device.clone()).ok_or("the worker has no device yet")?;
     let weight_bytes = files.weights.1.len() as u64;
     let weights_sha256 = (files.weights.1.len() <= cliplens::protocol::HASHED_WEIGHTS_MAX_BYTES)
         .then(|| cliplens::quantize::sha256_hex(&files.weights.1));
     let clip = Clip::load(&files, &device).map_err(|e| e.to_string())?;
+    let model_key = weights_sha256.clone().or(identity).unwrap_or_else(|| cliplens::quantize::sha256_hex(&files.weights.1));
     drop(files);
     let config = clip.config();
     let info = ModelInfo {
@@ -120,7 +138,13 @@ pub async fn install(job: JobId, files: ModelFiles, from_cache: bool, source: St
         source,
         weights_sha256,
     };
-    STATE.with_borrow_mut(|s| s.clip = Some(Rc::new(clip)));
+    STATE.with_borrow_mut(|s| {
+        s.clip = Some(Rc::new(clip));
+        s.model_key = Some(model_key);
+        // The old model's mean and dictionary do not belong to the new one.
+        s.image_mean = None;
+        s.dictionary = None;
+    });
     post(&FromWorker::ModelLoaded { job, model: info });
     Ok(())
 }

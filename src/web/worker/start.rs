@@ -18,13 +18,20 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DedicatedWorkerGlobalScope, File, MessageEvent};
 
 use crate::shared::net::offsite_requests;
-use crate::{hub, invert, jobs};
+use crate::{concepts, hub, invert, jobs};
 
 /// Everything the worker keeps between messages.
 #[derive(Default)]
 pub struct State {
     pub device: Option<Device>,
     pub clip: Option<Rc<Clip>>,
+    /// Names the loaded weights in caches (their sha256, or a verified
+    /// source's identity for large files).
+    pub model_key: Option<String>,
+    /// The loaded model's own image mean (`image_mean.json` beside a site model).
+    pub image_mean: Option<cliplens::concepts::ImageMean>,
+    /// The concept dictionary `Decompose` uses (made by `PrepareConcepts`).
+    pub dictionary: Option<Rc<cliplens::concepts::Dictionary>>,
     pub backend: Option<BackendKind>,
     queue: VecDeque<(ToWorker, Vec<File>)>,
     running: bool,
@@ -240,6 +247,11 @@ async fn run_queue() {
             }
             ToWorker::FinishInversion { job, prompt, target_images, settings, image, curve, seconds } => {
                 invert::finish_stopped(job, &prompt, &target_images, &files, settings, image, curve, seconds).await
+            }
+            ToWorker::PrepareConcepts { job, vocabulary } => concepts::prepare(job, vocabulary).await,
+            ToWorker::Decompose { job, embeds, split, sparsity } => concepts::decompose_job(job, &embeds, split, sparsity).await,
+            ToWorker::Intervene { job, embeds, sparsity, remove, prompts } => {
+                concepts::intervene_job(job, &embeds, sparsity, &remove, &prompts).await
             }
             ToWorker::Init { .. } | ToWorker::ImageFiles { .. } | ToWorker::Cancel { .. } | ToWorker::Pause { .. } | ToWorker::Resume { .. } => Ok(()),
         };
