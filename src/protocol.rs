@@ -52,7 +52,15 @@ pub enum ToWorker {
     /// expression of weighted prompts; may be empty when images are given)
     /// plus the images named in `target_images` (their files travel beside
     /// the message), with `settings`.
-    Invert { job: JobId, prompt: String, target_images: Vec<String>, settings: InvertSettings },
+    Invert {
+        job: JobId,
+        prompt: String,
+        target_images: Vec<String>,
+        settings: InvertSettings,
+        /// Embeddings to aim at too (weight 1 each), e.g. a concept mix from the Concepts page.
+        #[serde(default)]
+        target_vectors: Vec<NamedVector>,
+    },
     /// Make the result of an inversion whose worker was stopped mid-step (a
     /// Cancel on the CPU ends the worker at once): `image` is the image after
     /// the last step previewed, `curve` the similarity of each step up to it;
@@ -62,6 +70,8 @@ pub enum ToWorker {
         prompt: String,
         target_images: Vec<String>,
         settings: InvertSettings,
+        #[serde(default)]
+        target_vectors: Vec<NamedVector>,
         image: Thumbnail,
         curve: Vec<f32>,
         seconds: f64,
@@ -83,6 +93,13 @@ pub enum ToWorker {
     /// Decompose, remove `remove` from every decomposition and compare the
     /// zero-shot predictions among `prompts`. Answered by `Intervened`.
     Intervene { job: JobId, embeds: Vec<Vec<f32>>, sparsity: Sparsity, remove: Vec<String>, prompts: Vec<String> },
+}
+
+/// An embedding with the name a record gives it ("concept mix of cat.png").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NamedVector {
+    pub name: String,
+    pub vector: Vec<f32>,
 }
 
 /// The word list for a concept dictionary.

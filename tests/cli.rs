@@ -411,6 +411,25 @@ fn concepts_compare_finds_the_planted_shift() {
     assert_eq!(first["concept"], "night", "{}", json["shifts"]);
     assert!(first["weight_change"].as_f64().unwrap() > 0.0);
     assert!(first["images_b"].as_u64().unwrap() > first["images_a"].as_u64().unwrap());
+    // The collection view of B: night among its commonest concepts; a search ranks by weight.
+    let out = cliplens(&["concepts", "collection", "--model", &world_clip(), "--dir", b.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let histogram = json["histogram"].as_array().unwrap();
+    assert!(histogram.iter().take(5).any(|c| c["concept"] == "night"), "{}", json["histogram"]);
+    let out = cliplens(&["concepts", "collection", "--model", &world_clip(), "--dir", b.to_str().unwrap(), "--search", "night", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let weights: Vec<f64> = json["search"].as_array().unwrap().iter().map(|h| h["weight"].as_f64().unwrap()).collect();
+    assert!(weights.len() > 30 && weights.windows(2).all(|w| w[0] >= w[1]), "{weights:?}");
+    // Removing "night" moves night scenes' zero-shot predictions away from night.
+    let out = cliplens(&[
+        "concepts", "intervene", "--model", &world_clip(), "--dir", b.to_str().unwrap(), "--remove", "night",
+        "--prompt", "a photo of a figure at night", "--prompt", "a photo of a figure in a city", "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (before, after) = (json["count_before"][0].as_u64().unwrap(), json["count_after"][0].as_u64().unwrap());
+    assert!(before > 30 && after < before / 2 && json["changed"].as_u64().unwrap() > 15, "night predictions {before} -> {after}: {json}");
     let out = cliplens(&["world", "generate", "--seed", "1", "--count", "1", "--skew", "mood=happy:0.5", "--out", a.to_str().unwrap()]);
     assert_one_clear_line(&out, "--skew", "\"mood\" is not an attribute");
 }

@@ -645,6 +645,47 @@ async function conceptsChecks(page, base, mode) {
   const line = await page.textContent('.search-line');
   check(/of \d+ images carry/.test(line), `${tag} search: ${line.trim()}`);
 
+  await page.click('.search-line button');
+
+  // "Invert this mix": the studio aims at the recomposed embedding alone.
+  await page.click('.concept-card:first-child .invert-mix');
+  await page.waitForSelector('#invert-target-vectors', { timeout: 30_000 });
+  const aim = await page.textContent('#invert-target-vectors');
+  const prompt = await page.inputValue('#invert-prompt');
+  await page.selectOption('#invert-preset', 'quick');
+  await page.evaluate(() => { document.querySelector('.advanced').open = true; });
+  await page.fill('#invert-steps', '5');
+  await page.dispatchEvent('#invert-steps', 'change');
+  await page.click('#invert-start');
+  await page.waitForFunction(() => /done:|could not/.test(document.querySelector('#invert-status')?.textContent ?? ''), null, { timeout: 300_000 });
+  const done = (await page.textContent('#invert-status')).trim();
+  check(/concept mix of \d+\.png/.test(aim) && prompt === '' && /done: similarity/.test(done), `${tag} "Invert this mix" aims the studio at "${aim.replace('remove', '').trim()}" (prompt "${prompt}"): ${done}`);
+  await page.click('#invert-target-vectors button');
+  await page.goto(`${base}#concepts`);
+  await page.waitForSelector('.concept-card', { timeout: 30_000 });
+
+  // Readable by everyone: axe with the charts on screen, at desktop and phone width; the slider by keyboard.
+  for (const [width, height] of [[1280, 900], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    await page.waitForTimeout(300);
+    const findings = await axeFindings(page);
+    check(findings.length === 0, `${tag} ${width} px with ${total} charts: ${findings.length} serious axe-core findings${findings.map((f) => '\n       ' + f).join('')}`);
+    const wide = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      out: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1
+        && !e.closest('.concept-collection')).slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')}`),
+    }));
+    if (width === 390) check(wide.page <= 390 && wide.out.length === 0, `${tag} fits 390 px (page ${wide.page} px wide${wide.out.length ? '; sticking out: ' + wide.out.join(', ') : ''})`);
+    fs.mkdirSync(plan.out_dir, { recursive: true });
+    await page.screenshot({ path: path.join(plan.out_dir, `concepts-${mode}-${width}.png`), fullPage: false });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await tabTo(page, '#concept-l0');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction(() => / [0-4]\.\d concepts each/.test(document.querySelector('#concept-summary')?.textContent ?? '')
+    && /At most 4 concepts/.test(document.body.textContent), null, { timeout: 30_000 });
+  check(true, `${tag} the slider moves by keyboard (Tab, then the arrow key: at most 4 concepts)`);
+
   // A large list: progress while it is encoded, and Cancel stops it.
   await page.selectOption('#concept-vocab', 'laion-clean');
   const row = page.locator('.job', { hasText: 'preparing the concept dictionary' });
@@ -664,8 +705,6 @@ async function conceptsChecks(page, base, mode) {
   await page.reload();
   await page.waitForFunction(() => /54 concepts from world.*cache/.test(document.querySelector('#concept-status')?.textContent ?? ''), null, { timeout: 120_000 });
   check(true, `${tag} after a reload: "${(await page.textContent('#concept-status')).trim()}"`);
-  const findings = await axeFindings(page);
-  check(findings.length === 0, `${tag} axe: ${findings.length ? findings.join('; ') : 'no serious or critical findings'} (no images: the empty page)`);
 }
 
 async function crashChecks(page, base, mode) {

@@ -215,6 +215,15 @@ impl AppState {
         }
     }
 
+    /// Sends a decomposition's recomposed embedding to the inversion studio
+    /// as its target, and opens the studio.
+    pub fn invert_concept_mix(self, name: String, vector: Vec<f32>) {
+        self.inversion.target_vectors.set(vec![cliplens::protocol::NamedVector { name, vector }]);
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_hash(crate::route::Route::Invert.slug());
+        }
+    }
+
     /// Adds images as folder B.
     pub fn add_b_images(self, picked: Vec<(String, web_sys::File)>) {
         let first = self.embed.images.with_untracked(Vec::len);
@@ -491,6 +500,11 @@ fn ImageCards(view: ConceptsView, names: Vec<String>, thumbs: Vec<Option<String>
                     {thumbs[i].clone().map(|src| view! { <img src=src alt="" width="64" height="64"/> })}
                     <h3>{format!("{}{folder}", names[i])}</h3>
                     <p class="hint">{format!("{} concepts, cosine {:.3}", r.l0, r.cosine)}</p>
+                    <button class="invert-mix" aria-label=format!("Invert this mix ({})", names[i]) on:click={
+                        let name = format!("concept mix of {}", cliplens::invert::target::file_label(&names[i]));
+                        let vector = r.recomposed.clone();
+                        move |_| state.invert_concept_mix(name.clone(), vector.clone())
+                    }>"Invert this mix"</button>
                     <ul class="concept-bars">
                         {r.concepts.iter().take(SHOWN).map(|w| {
                             let word = w.concept.clone();

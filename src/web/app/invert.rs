@@ -6,7 +6,7 @@
 use cliplens::invert::output::{InversionRecord, polyline, settings_diff};
 use cliplens::invert::target::describe;
 use cliplens::invert::{InvertSettings, Parameterization, Preset, TermKind};
-use cliplens::protocol::{JobId, ModelInfo, Progress, ProgressUnit, Thumbnail, ToWorker};
+use cliplens::protocol::{JobId, ModelInfo, NamedVector, Progress, ProgressUnit, Thumbnail, ToWorker};
 use leptos::prelude::*;
 use web_sys::File;
 
@@ -55,6 +55,9 @@ pub struct Inversion {
     target_files: StoredValue<Vec<(String, File)>, LocalStorage>,
     /// The target images of the running inversion.
     running_targets: StoredValue<Vec<(String, File)>, LocalStorage>,
+    /// Embeddings the target also aims at (a concept mix sent from the Concepts page).
+    pub target_vectors: RwSignal<Vec<NamedVector>>,
+    running_vectors: StoredValue<Vec<NamedVector>>,
 }
 
 /// How long a Cancel may wait for the worker to stop by itself before the
@@ -67,6 +70,8 @@ impl Inversion {
             live: RwSignal::new(None),
             target_files: StoredValue::new_local(Vec::new()),
             running_targets: StoredValue::new_local(Vec::new()),
+            target_vectors: RwSignal::new(Vec::new()),
+            running_vectors: StoredValue::new(Vec::new()),
         }
     }
 
@@ -161,7 +166,9 @@ impl AppState {
         let targets = self.inversion.target_files.get_value();
         self.inversion.running_targets.set_value(targets.clone());
         let (names, files) = targets.into_iter().unzip();
-        self.link.send(ToWorker::Invert { job, prompt, target_images: names, settings }, files);
+        let target_vectors = self.inversion.target_vectors.get_untracked();
+        self.inversion.running_vectors.set_value(target_vectors.clone());
+        self.link.send(ToWorker::Invert { job, prompt, target_images: names, settings, target_vectors }, files);
     }
 
     /// Cancels inversion `job`. A worker that does not stop within
@@ -202,6 +209,7 @@ impl AppState {
                 prompt: live.prompt,
                 target_images: names,
                 settings: live.settings,
+                target_vectors: self.inversion.running_vectors.get_value(),
                 image,
                 curve,
                 seconds: elapsed,
@@ -255,7 +263,9 @@ fn is_world_model(model: &ModelInfo) -> bool {
 #[component]
 pub fn InvertPage() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let prompt = RwSignal::new("a photo of a red circle at the top".to_string());
+    // Arriving with a concept mix to invert: the mix alone is the target.
+    let arriving_with_mix = state.inversion.target_vectors.with_untracked(|v| !v.is_empty());
+    let prompt = RwSignal::new(if arriving_with_mix { String::new() } else { "a photo of a red circle at the top".to_string() });
     let settings = RwSignal::new(Preset::Balanced.settings());
     let preset = RwSignal::new(Some(Preset::Balanced));
     // The picked target images outlive the page (the shell remounts it on
@@ -381,6 +391,14 @@ pub fn InvertPage() -> impl IntoView {
                             <button on:click=move |_| { target_files.set_value(Vec::new()); target_names.set(Vec::new()); }>"remove"</button>
                         </span>
                     })}
+                    {move || state.inversion.target_vectors.with(|v| (!v.is_empty()).then(|| {
+                        let names = v.iter().map(|x| x.name.clone()).collect::<Vec<_>>().join(", ");
+                        view! {
+                            <span class="targets" id="invert-target-vectors">{format!("+ {names}")}
+                                <button on:click=move |_| state.inversion.target_vectors.set(Vec::new())>"remove"</button>
+                            </span>
+                        }
+                    }))}
                 </div>
                 {move || problem().map(|p| view! { <p class="item-error" id="invert-problem">{p}</p> })}
                 <div class="row">

@@ -9,11 +9,11 @@ use std::task::Poll;
 
 use cliplens::compare::prepare_image;
 use cliplens::invert::output::{InversionRecord, inversion_png};
-use cliplens::invert::target::{Target, image_term, prompt_terms};
+use cliplens::invert::target::{Target, embedding_term, image_term, prompt_terms};
 use cliplens::clip::{Clip, dot};
 use cliplens::invert::{InvertSettings, Inversion, Inverter, finish};
 use cliplens::preprocess::RgbImage;
-use cliplens::protocol::{BackendKind, FromWorker, JobId, ProgressUnit, Thumbnail};
+use cliplens::protocol::{BackendKind, FromWorker, JobId, NamedVector, ProgressUnit, Thumbnail};
 use web_sys::File;
 
 use crate::jobs::{loaded_clip, progress};
@@ -66,13 +66,19 @@ fn to_string(e: cliplens::Error) -> String {
     e.to_string()
 }
 
-/// The target of `prompt` plus the images named in `image_names`, with the
-/// prompts' truncation warnings.
-async fn build_target(clip: &Clip, prompt: &str, image_names: &[String], files: &[File]) -> Result<(Target, Vec<String>), String> {
+/// The target of `prompt` plus the images named in `image_names` and the
+/// `vectors`, with the prompts' truncation warnings.
+async fn build_target(
+    clip: &Clip,
+    prompt: &str,
+    image_names: &[String],
+    files: &[File],
+    vectors: &[NamedVector],
+) -> Result<(Target, Vec<String>), String> {
     let mut parts = Vec::new();
     let mut warnings = Vec::new();
-    // An empty prompt is fine when images give the target; alone it gets its message.
-    if !prompt.trim().is_empty() || image_names.is_empty() {
+    // An empty prompt is fine when images or vectors give the target; alone it gets its message.
+    if !prompt.trim().is_empty() || (image_names.is_empty() && vectors.is_empty()) {
         let (terms, w) = prompt_terms(clip, prompt).await.map_err(to_string)?;
         parts.extend(terms);
         warnings.extend(w);
@@ -82,13 +88,27 @@ async fn build_target(clip: &Clip, prompt: &str, image_names: &[String], files: 
         let image = prepare_image(&bytes, name, &clip.preprocess).map_err(to_string)?;
         parts.push(image_term(clip, name, &image, 1.0).await.map_err(to_string)?);
     }
+    let dim = clip.config().projection_dim;
+    for v in vectors {
+        if v.vector.len() != dim {
+            return Err(format!("{}: has {} numbers but the model's embeddings have {dim}", v.name, v.vector.len()));
+        }
+        parts.push(embedding_term(&v.name, v.vector.clone(), 1.0));
+    }
     Ok((Target::combine(parts).map_err(to_string)?, warnings))
 }
 
-pub async fn invert(job: JobId, prompt: &str, image_names: &[String], files: &[File], settings: InvertSettings) -> Result<(), String> {
+pub async fn invert(
+    job: JobId,
+    prompt: &str,
+    image_names: &[String],
+    files: &[File],
+    vectors: &[NamedVector],
+    settings: InvertSettings,
+) -> Result<(), String> {
     let clip = loaded_clip()?;
     settings.check().map_err(to_string)?;
-    let (target, warnings) = build_target(&clip, prompt, image_names, files).await?;
+    let (target, warnings) = build_target(&clip, prompt, image_names, files, vectors).await?;
     let backend = STATE.with_borrow(|s| s.backend).unwrap_or(BackendKind::Cpu);
 
     let started = js_sys::Date::now();
@@ -166,13 +186,14 @@ pub async fn finish_stopped(
     prompt: &str,
     image_names: &[String],
     files: &[File],
+    vectors: &[NamedVector],
     settings: InvertSettings,
     image: Thumbnail,
     curve: Vec<f32>,
     seconds: f64,
 ) -> Result<(), String> {
     let clip = loaded_clip()?;
-    let (target, warnings) = build_target(&clip, prompt, image_names, files).await?;
+    let (target, warnings) = build_target(&clip, prompt, image_names, files, vectors).await?;
     let image = RgbImage::new(image.width, image.height, image.rgb);
     let embed = clip.embed_images(std::slice::from_ref(&image)).await.map_err(to_string)?;
     let similarity = dot(&embed[0], &target.vector);

@@ -242,11 +242,11 @@ async fn run_queue() {
             ToWorker::LoadFiles { job, names } => jobs::load_files(job, &names, &files).await,
             ToWorker::EmbedTexts { job, texts } => jobs::embed_texts(job, &texts).await,
             ToWorker::EmbedImages { job, names, batch } => jobs::embed_images(job, &names, batch).await,
-            ToWorker::Invert { job, prompt, target_images, settings } => {
-                invert::invert(job, &prompt, &target_images, &files, settings).await
+            ToWorker::Invert { job, prompt, target_images, settings, target_vectors } => {
+                invert::invert(job, &prompt, &target_images, &files, &target_vectors, settings).await
             }
-            ToWorker::FinishInversion { job, prompt, target_images, settings, image, curve, seconds } => {
-                invert::finish_stopped(job, &prompt, &target_images, &files, settings, image, curve, seconds).await
+            ToWorker::FinishInversion { job, prompt, target_images, settings, target_vectors, image, curve, seconds } => {
+                invert::finish_stopped(job, &prompt, &target_images, &files, &target_vectors, settings, image, curve, seconds).await
             }
             ToWorker::PrepareConcepts { job, vocabulary } => concepts::prepare(job, vocabulary).await,
             ToWorker::Decompose { job, embeds, split, sparsity } => concepts::decompose_job(job, &embeds, split, sparsity).await,
