@@ -632,6 +632,12 @@ async function conceptsChecks(page, base, mode) {
   check(sameConcepts === want.cli.images.length && worst < 1e-4,
     `${tag} ${sameConcepts} of ${want.cli.images.length} images have the CLI's concepts, weights and cosines within ${worst.toExponential(1)} (limit 1e-4)`);
 
+  // The page as the README shows it (docs/img/concepts.png).
+  await page.setViewportSize({ width: 1280, height: 1500 });
+  fs.mkdirSync(plan.out_dir, { recursive: true });
+  await page.screenshot({ path: path.join(plan.out_dir, `concepts-${mode}.png`) });
+  await page.setViewportSize({ width: 1280, height: 800 });
+
   // The slider solves again from the embeddings: no encoding, fewer concepts.
   const encodings = await page.getAttribute('#concept-status', 'data-encodings');
   await page.fill('#concept-l0', '3');

@@ -360,6 +360,7 @@ pub fn ConceptsPage() -> impl IntoView {
                     }/>
                 </label>
                 <p class="hint">"The same images as Embed & compare. Read on this page, never uploaded."</p>
+                <button id="concept-clear" on:click=move |_| state.clear_images()>"Clear images"</button>
             </div>
             <div class="concept-settings">
                 <label for="concept-vocab">"Vocabulary"</label>
@@ -393,6 +394,9 @@ pub fn ConceptsPage() -> impl IntoView {
                 <p class="hint">"Fewer concepts read faster; more reconstruct the embedding better (the cosine)."</p>
             </div>
         </section>
+        {move || c.view.with(Option::is_none).then(|| view! {
+            <p class="hint" id="concept-empty">"Add images (or a folder) to see each one as a mix of words; add a second folder as B to see what changes from A to B."</p>
+        })}
         {move || c.view.get().map(|view| {
             let split = view.split;
             let mean_cos = view.results.iter().map(|r| r.cosine as f64).sum::<f64>() / view.results.len().max(1) as f64;

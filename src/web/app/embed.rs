@@ -184,6 +184,9 @@ impl AppState {
         self.embed.image_jobs.update_value(Vec::clear);
         self.embed.updates.update_value(Vec::clear);
         self.embed.suspects.update_value(Vec::clear);
+        // Row ids start again from 0: folder B's and the decompositions' ids are void.
+        self.concepts.b_rows.set(Vec::new());
+        self.concepts.view.set(None);
     }
 
     pub fn image_embedded(self, job: JobId, index: usize, result: ItemResult, thumbnail: Option<Thumbnail>) {
