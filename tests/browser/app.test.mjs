@@ -632,6 +632,25 @@ async function conceptsChecks(page, base, mode) {
   check(sameConcepts === want.cli.images.length && worst < 1e-4,
     `${tag} ${sameConcepts} of ${want.cli.images.length} images have the CLI's concepts, weights and cosines within ${worst.toExponential(1)} (limit 1e-4)`);
 
+  // The CSV export: a row per image and concept, the same weights as the JSON.
+  const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.click('#concept-export-csv')]);
+  const csvLines = fs.readFileSync(await csvDownload.path(), 'utf8').trim().split(/\r?\n/);
+  const rows = exported.images.reduce((n, i) => n + i.concepts.length, 0);
+  const firstRow = csvLines[1].split(',');
+  check(csvLines[0] === 'file,concept,weight,cosine,lambda,l0' && csvLines.length === rows + 1
+    && firstRow[1] === exported.images[0].concepts[0].concept && Math.abs(Number(firstRow[2]) - exported.images[0].concepts[0].weight) < 1e-6,
+    `${tag} the CSV has a row per image and concept (${csvLines.length - 1} of ${rows}), with the JSON's weights`);
+
+  // Intervention: removing "night" from folder A moves its night predictions elsewhere.
+  await page.click('.intervention summary');
+  await page.fill('#concept-remove', 'night');
+  await page.fill('#concept-prompts', 'a photo of a figure at night\na photo of a figure in a city');
+  await page.click('#concept-intervene');
+  await page.waitForSelector('#concept-intervention tbody tr', { timeout: 60_000 });
+  const counts = await page.$$eval('#concept-intervention tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent))));
+  check(counts.length === 2 && counts[0][0] > 0 && counts[0][1] < counts[0][0],
+    `${tag} removing "night": night predictions ${counts[0]?.[0]} -> ${counts[0]?.[1]}, city ${counts[1]?.[0]} -> ${counts[1]?.[1]} (of ${want.a_count})`);
+
   // The page as the README shows it (docs/img/concepts.png).
   await page.setViewportSize({ width: 1280, height: 1500 });
   fs.mkdirSync(plan.out_dir, { recursive: true });
@@ -669,6 +688,12 @@ async function conceptsChecks(page, base, mode) {
   await page.click('#invert-target-vectors button');
   await page.goto(`${base}#concepts`);
   await page.waitForSelector('.concept-card', { timeout: 30_000 });
+
+  // Cards come a page at a time (60), the rest on "show more".
+  const firstPage = await page.$$eval('.concept-card', (cards) => cards.length);
+  await page.click('#concept-more');
+  const allCards = await page.$$eval('.concept-card', (cards) => cards.length);
+  check(firstPage === 60 && allCards === total, `${tag} ${firstPage} cards drawn first, ${allCards} after "show more"`);
 
   // Readable by everyone: axe with the charts on screen, at desktop and phone width; the slider by keyboard.
   for (const [width, height] of [[1280, 900], [390, 844]]) {

@@ -23,6 +23,8 @@ const L0_MAX: usize = 50;
 const L0_DEFAULT: usize = 10;
 /// Concepts shown per chart, histogram and comparison.
 const SHOWN: usize = 12;
+/// Image cards drawn at first (and per "show more").
+const CARDS_PER_PAGE: usize = 60;
 /// A slider move waits this long for the next one before solving.
 const DEBOUNCE_MS: i32 = 150;
 
@@ -488,14 +490,18 @@ fn ImageCards(view: ConceptsView, names: Vec<String>, thumbs: Vec<Option<String>
         None => (0..count).collect(),
     };
     let total = view.results.len();
+    // Cards are drawn a page at a time: a folder of thousands would
+    // otherwise stall the page while it builds every chart at once.
+    let limit = RwSignal::new(CARDS_PER_PAGE);
     let cards = move || {
         let order = order();
         let shown = order.len();
+        let hidden = shown.saturating_sub(limit.get());
         let header = c.search.get().map(|word| view! {
             <p class="search-line">{format!("{shown} of {total} images carry \u{201c}{word}\u{201d}, strongest first. ")}
                 <button on:click=move |_| c.search.set(None)>"Show all"</button></p>
         });
-        let cards = order.into_iter().map(|i| {
+        let cards = order.into_iter().take(limit.get()).map(|i| {
             let r = view.results[i].clone();
             let max = r.concepts.first().map_or(1.0, |x| x.weight).max(1e-9);
             let folder = if i >= view.split { " (B)" } else { "" };
@@ -526,7 +532,12 @@ fn ImageCards(view: ConceptsView, names: Vec<String>, thumbs: Vec<Option<String>
                 </article>
             }
         }).collect_view();
-        view! { {header} <div class="concept-cards">{cards}</div> }
+        let more = (hidden > 0).then(|| view! {
+            <button id="concept-more" on:click=move |_| limit.update(|l| *l += CARDS_PER_PAGE)>
+                {format!("show {} more ({hidden} not shown)", hidden.min(CARDS_PER_PAGE))}
+            </button>
+        });
+        view! { {header} <div class="concept-cards">{cards}</div> {more} }
     };
     view! { <section class="concept-images" aria-label="decompositions">{cards}</section> }
 }
