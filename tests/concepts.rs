@@ -8,7 +8,7 @@ mod common;
 use burn::tensor::Device;
 use cliplens::clip::Clip;
 use cliplens::concepts::collection::compare;
-use cliplens::concepts::solver::{HostDictionary, objective};
+use cliplens::concepts::solver::objective;
 use cliplens::concepts::{
     BuiltinVocabulary, DEFAULT_TOLERANCE, Decomposition, Dictionary, ImageMean, Sparsity, decompose, solve_batch,
 };
@@ -46,9 +46,9 @@ fn floats(v: &Value) -> Vec<f32> {
 /// Our objective is within 1e-3 (relative) of scikit-learn's at the same λ,
 /// on every problem of a set, for the host and the device products alike.
 fn assert_matches_sklearn(set: &str, rows: Vec<f32>, dim: usize, targets: &[f32], problems: &[Value]) {
-    let host = HostDictionary { rows: rows.clone(), dim };
-    let vocabulary = cliplens::concepts::Vocabulary::new(set.into(), (0..rows.len() / dim).map(|j| format!("w{j}")).collect());
-    let dictionary = Dictionary { vocabulary: vocabulary.info(), words: vocabulary.words.clone(), dim, rows };
+    // On the host (Dictionary's own products) and on the device (Flex), alike.
+    let host = Dictionary::from_rows(set, rows, dim);
+    let dictionary = &host;
     let device = Device::flex();
     let on_device = dictionary.on_device(&device);
     let mut worst = 0.0f64;

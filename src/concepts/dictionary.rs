@@ -65,6 +65,13 @@ impl Dictionary {
         Self::from_embeddings(vocabulary, &embeds)
     }
 
+    /// A dictionary of given unit rows (row-major `[words, dim]`), its
+    /// concepts named `w0`, `w1`... (fixtures, benchmarks, tests).
+    pub fn from_rows(source: &str, rows: Vec<f32>, dim: usize) -> Self {
+        let vocabulary = Vocabulary::new(source.to_string(), (0..rows.len() / dim.max(1)).map(|j| format!("w{j}")).collect());
+        Dictionary { vocabulary: vocabulary.info(), words: vocabulary.words, dim, rows }
+    }
+
     pub fn len(&self) -> usize {
         self.words.len()
     }

@@ -432,34 +432,6 @@ fn sorted(w: &[(usize, f64)]) -> Vec<(usize, f64)> {
     out
 }
 
-/// The dictionary on the host (row-major `[words, dim]`).
-pub struct HostDictionary {
-    pub rows: Vec<f32>,
-    pub dim: usize,
-}
-
-impl Correlate for HostDictionary {
-    fn words(&self) -> usize {
-        self.rows.len() / self.dim
-    }
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn row(&self, j: usize) -> &[f32] {
-        &self.rows[j * self.dim..(j + 1) * self.dim]
-    }
-    async fn correlate(&self, residuals: &[f32], n: usize) -> Result<Vec<f32>> {
-        let words = self.words();
-        let mut out = Vec::with_capacity(n * words);
-        for r in residuals.chunks(self.dim).take(n) {
-            for j in 0..words {
-                out.push(self.row(j).iter().zip(r).map(|(a, b)| a * b).sum());
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// The objective `||z - Dᵀw||² + λ||w||₁` of any weights (for tests and
 /// comparisons with other solvers).
 pub fn objective<C: Correlate>(d: &C, z: &[f32], weights: &[(usize, f64)], lambda: f64) -> f64 {
@@ -475,6 +447,7 @@ pub fn objective<C: Correlate>(d: &C, z: &[f32], weights: &[(usize, f64)], lambd
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::concepts::Dictionary;
     use crate::rng::Rng;
 
     fn random_unit_rows(rng: &mut Rng, n: usize, dim: usize) -> Vec<f32> {
@@ -488,8 +461,8 @@ mod tests {
     }
 
     /// Projected gradient descent to high precision: an independent optimum.
-    fn brute_force(d: &HostDictionary, z: &[f32], lambda: f64) -> f64 {
-        let words = d.words();
+    fn brute_force(d: &Dictionary, z: &[f32], lambda: f64) -> f64 {
+        let words = d.len();
         let mut w = vec![0.0f64; words];
         // Lipschitz constant of the gradient: 2 * ||D||² <= 2 * words.
         let step = 1.0 / (2.0 * words as f64);
@@ -512,7 +485,7 @@ mod tests {
     #[test]
     fn reaches_the_optimum_of_a_small_problem() {
         let mut rng = Rng::new(3);
-        let d = HostDictionary { rows: random_unit_rows(&mut rng, 12, 6), dim: 6 };
+        let d = Dictionary::from_rows("random", random_unit_rows(&mut rng, 12, 6), 6);
         let z = random_unit_rows(&mut rng, 3, 6);
         for lambda in [0.05, 0.3, 1.0] {
             let out = pollster::block_on(solve_batch(&d, &z, Sparsity::Lambda(lambda), 1e-9, |_, _| true)).unwrap();
@@ -529,7 +502,7 @@ mod tests {
     #[test]
     fn a_large_lambda_gives_nothing_and_a_target_l0_is_met() {
         let mut rng = Rng::new(5);
-        let d = HostDictionary { rows: random_unit_rows(&mut rng, 400, 32), dim: 32 };
+        let d = Dictionary::from_rows("random", random_unit_rows(&mut rng, 400, 32), 32);
         let z = random_unit_rows(&mut rng, 4, 32);
         let none = pollster::block_on(solve_batch(&d, &z, Sparsity::Lambda(100.0), 1e-6, |_, _| true)).unwrap();
         assert!(none.iter().all(|s| s.l0() == 0 && (s.objective - 1.0).abs() < 1e-6));
@@ -544,7 +517,7 @@ mod tests {
     #[test]
     fn cancel_stops_the_batch() {
         let mut rng = Rng::new(6);
-        let d = HostDictionary { rows: random_unit_rows(&mut rng, 50, 8), dim: 8 };
+        let d = Dictionary::from_rows("random", random_unit_rows(&mut rng, 50, 8), 8);
         let z = random_unit_rows(&mut rng, 2, 8);
         let e = pollster::block_on(solve_batch(&d, &z, Sparsity::Lambda(0.1), 1e-6, |_, _| false)).unwrap_err();
         assert_eq!(e, cancelled());
