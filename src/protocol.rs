@@ -112,6 +112,18 @@ pub enum VocabularyChoice {
     Custom { source: String, words: Vec<String> },
 }
 
+/// A `Decompose` job's answer: every embedding's decomposition, in order,
+/// A's histogram and, when B was sent, A against B.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CollectionDecomposition {
+    pub image_mean: ImageMeanInfo,
+    pub vocabulary: VocabularyInfo,
+    pub results: Vec<DecompositionResult>,
+    pub histogram: Vec<ConceptCount>,
+    pub shifts: Option<Vec<ConceptShift>>,
+    pub seconds: f64,
+}
+
 /// One image's decomposition as the page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecompositionResult {
@@ -200,15 +212,7 @@ pub enum FromWorker {
     ConceptsReady { job: JobId, vocabulary: VocabularyInfo, from_cache: bool, seconds: f64 },
     /// Every embedding's decomposition, in order, with what the collection
     /// shows together: A's histogram and, when B was sent, A against B.
-    Decomposed {
-        job: JobId,
-        image_mean: ImageMeanInfo,
-        vocabulary: VocabularyInfo,
-        results: Vec<DecompositionResult>,
-        histogram: Vec<ConceptCount>,
-        shifts: Option<Vec<ConceptShift>>,
-        seconds: f64,
-    },
+    Decomposed { job: JobId, collection: CollectionDecomposition },
     Intervened { job: JobId, intervention: Intervention },
     /// The job ended: completely, or early because it was cancelled.
     Finished { job: JobId, cancelled: bool },

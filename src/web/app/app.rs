@@ -153,9 +153,7 @@ impl AppState {
                 self.finish(job);
             }
             FromWorker::ConceptsReady { job, vocabulary, from_cache, .. } => self.concepts_ready(job, vocabulary, from_cache),
-            FromWorker::Decomposed { job, image_mean, vocabulary, results, histogram, shifts, seconds } => {
-                self.decomposed(job, image_mean, vocabulary, results, histogram, shifts, seconds)
-            }
+            FromWorker::Decomposed { job, collection } => self.decomposed(job, collection),
             FromWorker::Intervened { intervention, .. } => self.concepts.intervention.set(Some(intervention)),
             FromWorker::Requests { urls } => self.requests.worker_reported(urls),
             FromWorker::DeviceLost { message } => self.recover(None, Vec::new(), format!("the GPU device was lost ({message})"), true),

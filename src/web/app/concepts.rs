@@ -5,16 +5,16 @@
 //! collection view shows the histogram, A against B, a concept search and
 //! an intervention. The worker and the library do all the math.
 
-use cliplens::concepts::collection::{ConceptCount, ConceptShift, Intervention, rank_by_concept, results_csv};
-use cliplens::concepts::image_mean::ImageMeanInfo;
+use cliplens::concepts::collection::{Intervention, rank_by_concept, results_csv};
 use cliplens::concepts::{BuiltinVocabulary, DecomposeReport, ImageReport, Sparsity, VocabularyInfo, default_vocabulary_for, sparsity_json};
-use cliplens::protocol::{DecompositionResult, JobId, ToWorker, VocabularyChoice};
+use cliplens::protocol::{CollectionDecomposition, JobId, ToWorker, VocabularyChoice};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::app::AppState;
-use crate::files;
+use crate::embed::ImageDrop;
+use crate::files::{self, Picker};
 use crate::jobs::JobKind;
 
 /// Slider bounds: SpLiCE reads well from 3 to 50 concepts.
@@ -34,13 +34,8 @@ pub struct ConceptsView {
     /// Row ids, in the order of `results` (A first, then B).
     pub rows: Vec<usize>,
     pub split: usize,
-    pub results: Vec<DecompositionResult>,
-    pub histogram: Vec<ConceptCount>,
-    pub shifts: Option<Vec<ConceptShift>>,
-    pub image_mean: ImageMeanInfo,
-    pub vocabulary: VocabularyInfo,
     pub l0: usize,
-    pub seconds: f64,
+    pub collection: CollectionDecomposition,
 }
 
 #[derive(Clone, Copy)]
@@ -172,24 +167,14 @@ impl AppState {
         self.link.send(ToWorker::Decompose { job, embeds, split, sparsity: Sparsity::TargetL0(l0) }, Vec::new());
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn decomposed(
-        self,
-        job: JobId,
-        image_mean: ImageMeanInfo,
-        vocabulary: VocabularyInfo,
-        results: Vec<DecompositionResult>,
-        histogram: Vec<ConceptCount>,
-        shifts: Option<Vec<ConceptShift>>,
-        seconds: f64,
-    ) {
+    pub fn decomposed(self, job: JobId, collection: CollectionDecomposition) {
         let c = self.concepts;
         let Some((pending, rows, split, l0)) = c.pending.get_value() else { return };
         if pending != job {
             return;
         }
         c.pending.set_value(None);
-        c.view.set(Some(ConceptsView { rows, split, results, histogram, shifts, image_mean, vocabulary, l0, seconds }));
+        c.view.set(Some(ConceptsView { rows, split, l0, collection }));
     }
 
     pub fn intervene(self, remove: Vec<String>, prompts: Vec<String>) {
@@ -240,12 +225,12 @@ fn report(state: AppState, view: &ConceptsView) -> DecomposeReport {
     let names = state.embed.images.with_untracked(|rows| view.rows.iter().map(|&id| rows[id].name.clone()).collect::<Vec<_>>());
     DecomposeReport {
         model: state.models.model.get_untracked().map(|m| m.name).unwrap_or_default(),
-        vocabulary: view.vocabulary.clone(),
-        image_mean: view.image_mean.clone(),
+        vocabulary: view.collection.vocabulary.clone(),
+        image_mean: view.collection.image_mean.clone(),
         sparsity: sparsity_json(Sparsity::TargetL0(view.l0)),
         images: names
             .into_iter()
-            .zip(&view.results)
+            .zip(&view.collection.results)
             .map(|(file, r)| ImageReport { file, concepts: r.concepts.clone(), cosine: r.cosine, lambda: r.lambda, l0: r.l0, objective: r.objective })
             .collect(),
         errors: Vec::new(),
@@ -257,7 +242,6 @@ fn report(state: AppState, view: &ConceptsView) -> DecomposeReport {
 pub fn ConceptsPage() -> impl IntoView {
     let state = expect_context::<AppState>();
     let c = state.concepts;
-    let dragging = RwSignal::new(false);
     let remove_text = RwSignal::new(String::new());
     let prompt_text = RwSignal::new(String::new());
 
@@ -276,21 +260,8 @@ pub fn ConceptsPage() -> impl IntoView {
         }
     });
 
-    let on_drop = move |ev: web_sys::DragEvent| {
-        ev.prevent_default();
-        dragging.set(false);
-        let Some(transfer) = ev.data_transfer() else { return };
-        let (entries, loose) = files::dropped_entries(&transfer);
-        state.add_images_soon(loose);
-        if !entries.is_empty() {
-            leptos::task::spawn_local(async move { state.add_images(files::walk(entries).await) });
-        }
-    };
-    let on_custom = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
-        input.set_value("");
-        let name = file.name();
+    let on_custom = Callback::new(move |picked: Vec<(String, web_sys::File)>| {
+        let Some((name, file)) = picked.into_iter().next() else { return };
         leptos::task::spawn_local(async move {
             let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await else {
                 state.notice.set(Some(format!("{name}: could not be read")));
@@ -302,7 +273,7 @@ pub fn ConceptsPage() -> impl IntoView {
             c.choice.set("custom".into());
             state.prepare_concepts();
         });
-    };
+    });
     let export_json = move |_| {
         let Some(view) = c.view.get_untracked() else { return };
         let json = serde_json::to_string_pretty(&report(state, &view)).unwrap_or_default();
@@ -335,35 +306,10 @@ pub fn ConceptsPage() -> impl IntoView {
 
     view! {
         <section class="concepts-controls inputs">
-            <div class="drop" class:dragging=move || dragging.get()
-                on:dragover=move |ev: web_sys::DragEvent| { ev.prevent_default(); dragging.set(true); }
-                on:dragleave=move |_| dragging.set(false)
-                on:drop=on_drop>
-                <p>"Drop images or folders here, or"</p>
-                <label class="button picker">"choose images…"
-                    <input type="file" id="concept-files" multiple accept="image/*" class="visually-hidden" on:change=move |ev| {
-                        let input: web_sys::HtmlInputElement = event_target(&ev);
-                        state.add_images_soon(files::from_list(input.files()));
-                        input.set_value("");
-                    }/>
-                </label>
-                <label class="button picker">"choose a folder…"
-                    <input type="file" id="concept-folder" prop:webkitdirectory=true multiple class="visually-hidden" on:change=move |ev| {
-                        let input: web_sys::HtmlInputElement = event_target(&ev);
-                        state.add_images_soon(files::from_list(input.files()));
-                        input.set_value("");
-                    }/>
-                </label>
-                <label class="button picker">"compare with folder B…"
-                    <input type="file" id="concept-folder-b" prop:webkitdirectory=true multiple class="visually-hidden" on:change=move |ev| {
-                        let input: web_sys::HtmlInputElement = event_target(&ev);
-                        state.add_b_images(files::from_list(input.files()));
-                        input.set_value("");
-                    }/>
-                </label>
-                <p class="hint">"The same images as Embed & compare. Read on this page, never uploaded."</p>
+            <ImageDrop files_id="concept-files" folder_id="concept-folder" hint="The same images as Embed & compare. Read on this page, never uploaded.">
+                <Picker label="compare with folder B…" id="concept-folder-b" folder=true on_pick=Callback::new(move |picked| state.add_b_images(picked))/>
                 <button id="concept-clear" on:click=move |_| state.clear_images()>"Clear images"</button>
-            </div>
+            </ImageDrop>
             <div class="concept-settings">
                 <label for="concept-vocab">"Vocabulary"</label>
                 <select id="concept-vocab" on:change=move |ev| {
@@ -381,9 +327,7 @@ pub fn ConceptsPage() -> impl IntoView {
                         {move || c.custom.with_value(|x| x.as_ref().map(|(n, _)| format!("your list: {n}")).unwrap_or_else(|| "your list (load one)".into()))}
                     </option>
                 </select>
-                <label class="button picker">"load your own list…"
-                    <input type="file" id="concept-vocab-file" accept=".txt,text/plain" class="visually-hidden" on:change=on_custom/>
-                </label>
+                <Picker label="load your own list…" id="concept-vocab-file" single=true accept=".txt,text/plain" on_pick=on_custom/>
                 <p id="concept-status" role="status" data-encodings=move || c.encodings.get()>{status}</p>
                 <label for="concept-l0">{move || format!("At most {} concepts per image", c.l0.get())}</label>
                 <input type="range" id="concept-l0" min=L0_MIN max=L0_MAX step="1" prop:value=move || c.l0.get().to_string()
@@ -401,14 +345,14 @@ pub fn ConceptsPage() -> impl IntoView {
         })}
         {move || c.view.get().map(|view| {
             let split = view.split;
-            let mean_cos = view.results.iter().map(|r| r.cosine as f64).sum::<f64>() / view.results.len().max(1) as f64;
-            let mean_l0 = view.results.iter().map(|r| r.l0 as f64).sum::<f64>() / view.results.len().max(1) as f64;
+            let mean_cos = view.collection.results.iter().map(|r| r.cosine as f64).sum::<f64>() / view.collection.results.len().max(1) as f64;
+            let mean_l0 = view.collection.results.iter().map(|r| r.l0 as f64).sum::<f64>() / view.collection.results.len().max(1) as f64;
             let summary = format!(
                 "{} images, {:.1} concepts each on average, reconstruction cosine {:.3}, in {:.2} s. Image mean: {}.",
-                view.results.len(), mean_l0, mean_cos, view.seconds, view.image_mean.source
+                view.collection.results.len(), mean_l0, mean_cos, view.collection.seconds, view.collection.image_mean.source
             );
-            let max_share = view.histogram.first().map_or(1.0, |h| h.share).max(1e-9);
-            let histogram = view.histogram.iter().take(SHOWN).cloned().collect::<Vec<_>>();
+            let max_share = view.collection.histogram.first().map_or(1.0, |h| h.share).max(1e-9);
+            let histogram = view.collection.histogram.iter().take(SHOWN).cloned().collect::<Vec<_>>();
             view! {
                 <section class="concept-collection">
                     <p id="concept-summary">{summary}</p>
@@ -416,7 +360,7 @@ pub fn ConceptsPage() -> impl IntoView {
                         <button id="concept-export-json" on:click=export_json>"Export JSON"</button>
                         <button id="concept-export-csv" on:click=export_csv>"Export CSV"</button>
                     </div>
-                    <h2>{if view.shifts.is_some() { "Folder A is made of" } else { "The collection is made of" }}</h2>
+                    <h2>{if view.collection.shifts.is_some() { "Folder A is made of" } else { "The collection is made of" }}</h2>
                     <ol class="concept-histogram" id="concept-histogram">
                         {histogram.into_iter().map(|h| {
                             let word = h.concept.clone();
@@ -430,7 +374,7 @@ pub fn ConceptsPage() -> impl IntoView {
                             }
                         }).collect_view()}
                     </ol>
-                    {view.shifts.clone().map(|shifts| view! {
+                    {view.collection.shifts.clone().map(|shifts| view! {
                         <h2>"From A to B"</h2>
                         <table class="concept-shifts" id="concept-shifts">
                             <thead><tr><th scope="col">"concept"</th><th scope="col">"images in A"</th><th scope="col">"images in B"</th><th scope="col">"mean weight B − A"</th></tr></thead>
@@ -483,13 +427,13 @@ fn direction(change: f64) -> &'static str {
 fn ImageCards(view: ConceptsView, names: Vec<String>, thumbs: Vec<Option<String>>) -> impl IntoView {
     let state = expect_context::<AppState>();
     let c = state.concepts;
-    let concepts_of: Vec<Vec<cliplens::concepts::ConceptWeight>> = view.results.iter().map(|r| r.concepts.clone()).collect();
+    let concepts_of: Vec<Vec<cliplens::concepts::ConceptWeight>> = view.collection.results.iter().map(|r| r.concepts.clone()).collect();
     let count = names.len();
     let order = move || match c.search.get() {
         Some(word) => rank_by_concept(&concepts_of, &word).into_iter().map(|(i, _)| i).collect::<Vec<_>>(),
         None => (0..count).collect(),
     };
-    let total = view.results.len();
+    let total = view.collection.results.len();
     // Cards are drawn a page at a time: a folder of thousands would
     // otherwise stall the page while it builds every chart at once.
     let limit = RwSignal::new(CARDS_PER_PAGE);
@@ -502,7 +446,7 @@ fn ImageCards(view: ConceptsView, names: Vec<String>, thumbs: Vec<Option<String>
                 <button on:click=move |_| c.search.set(None)>"Show all"</button></p>
         });
         let cards = order.into_iter().take(limit.get()).map(|i| {
-            let r = view.results[i].clone();
+            let r = view.collection.results[i].clone();
             let max = r.concepts.first().map_or(1.0, |x| x.weight).max(1e-9);
             let folder = if i >= view.split { " (B)" } else { "" };
             view! {

@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::File;
 
 use crate::app::AppState;
-use crate::files;
+use crate::files::{self, Picker};
 use crate::jobs::JobKind;
 
 /// Images per forward pass (as the CLI does).
@@ -301,6 +301,37 @@ fn table(state: AppState) -> Table {
     Table { names, image_embeds, texts, text_embeds, similarity, logit_scale }
 }
 
+/// Where the page's images come in: a drop zone (files or whole folders)
+/// with a files picker and a folder picker; `children` adds controls.
+#[component]
+pub fn ImageDrop(files_id: &'static str, folder_id: &'static str, hint: &'static str, children: Children) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let dragging = RwSignal::new(false);
+    let on_drop = move |ev: web_sys::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        let Some(transfer) = ev.data_transfer() else { return };
+        let (entries, loose) = files::dropped_entries(&transfer);
+        state.add_images_soon(loose);
+        if !entries.is_empty() {
+            leptos::task::spawn_local(async move { state.add_images(files::walk(entries).await) });
+        }
+    };
+    let add = Callback::new(move |picked| state.add_images_soon(picked));
+    view! {
+        <div class="drop" class:dragging=move || dragging.get()
+            on:dragover=move |ev: web_sys::DragEvent| { ev.prevent_default(); dragging.set(true); }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop>
+            <p>"Drop images or folders here, or"</p>
+            <Picker label="choose images…" id=files_id accept="image/*" on_pick=add/>
+            <Picker label="choose a folder…" id=folder_id folder=true on_pick=add/>
+            {children()}
+            <p class="hint">{hint}</p>
+        </div>
+    }
+}
+
 #[component]
 pub fn EmbedPage() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -309,7 +340,6 @@ pub fn EmbedPage() -> impl IntoView {
     let show_probability = RwSignal::new(false);
     // (prompt column, descending); None keeps the order images were added in.
     let sort = RwSignal::new(None::<(usize, bool)>);
-    let dragging = RwSignal::new(false);
 
     let compare = move || {
         // Blank lines are layout, not prompts; a prompt of spaces gets its own message.
@@ -329,17 +359,6 @@ pub fn EmbedPage() -> impl IntoView {
         }
         false
     });
-
-    let on_drop = move |ev: web_sys::DragEvent| {
-        ev.prevent_default();
-        dragging.set(false);
-        let Some(transfer) = ev.data_transfer() else { return };
-        let (entries, loose) = files::dropped_entries(&transfer);
-        state.add_images_soon(loose);
-        if !entries.is_empty() {
-            leptos::task::spawn_local(async move { state.add_images(files::walk(entries).await) });
-        }
-    };
 
     let export_csv = move |_| {
         let t = table(state);
@@ -387,27 +406,7 @@ pub fn EmbedPage() -> impl IntoView {
 
     view! {
         <section class="inputs">
-            <div class="drop" class:dragging=move || dragging.get()
-                on:dragover=move |ev: web_sys::DragEvent| { ev.prevent_default(); dragging.set(true); }
-                on:dragleave=move |_| dragging.set(false)
-                on:drop=on_drop>
-                <p>"Drop images or folders here, or"</p>
-                <label class="button picker">"choose images…"
-                    <input type="file" id="image-files" multiple accept="image/*" class="visually-hidden" on:change=move |ev| {
-                        let input: web_sys::HtmlInputElement = event_target(&ev);
-                        state.add_images_soon(files::from_list(input.files()));
-                        input.set_value("");
-                    }/>
-                </label>
-                <label class="button picker">"choose a folder…"
-                    <input type="file" id="image-folder" prop:webkitdirectory=true multiple class="visually-hidden" on:change=move |ev| {
-                        let input: web_sys::HtmlInputElement = event_target(&ev);
-                        state.add_images_soon(files::from_list(input.files()));
-                        input.set_value("");
-                    }/>
-                </label>
-                <p class="hint">"Images are read on this page and never uploaded."</p>
-            </div>
+            <ImageDrop files_id="image-files" folder_id="image-folder" hint="Images are read on this page and never uploaded.">{()}</ImageDrop>
             <div class="prompts">
                 <label for="prompts">"Prompts, one per line"</label>
                 <textarea id="prompts" rows="5" prop:value=move || prompt_text.get()

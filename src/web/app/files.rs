@@ -3,6 +3,7 @@
 
 use cliplens::protocol::{MODEL_CACHE, Thumbnail};
 use js_sys::{Array, Promise};
+use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
@@ -19,6 +20,35 @@ pub fn from_list(list: Option<FileList>) -> Vec<(String, File)> {
             (if path.is_empty() { f.name() } else { path }, f)
         })
         .collect()
+}
+
+/// A file chooser as a button: a visually hidden input inside a label, so it
+/// stays in the Tab order (the label shows the focus ring) and Enter opens it.
+/// `on_pick` gets what was picked (folders by their inner paths); the input
+/// is emptied, so picking the same files again is heard again.
+#[component]
+pub fn Picker(
+    label: &'static str,
+    id: &'static str,
+    on_pick: Callback<Vec<(String, File)>>,
+    /// Pick a folder (all its files) instead of files.
+    #[prop(optional)]
+    folder: bool,
+    /// One file only.
+    #[prop(optional)]
+    single: bool,
+    #[prop(optional)] accept: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <label class="button picker">{label}
+            <input type="file" id=id accept=accept multiple=!single prop:webkitdirectory=folder class="visually-hidden" on:change=move |ev| {
+                let input: web_sys::HtmlInputElement = event_target(&ev);
+                let picked = from_list(input.files());
+                input.set_value("");
+                on_pick.run(picked);
+            }/>
+        </label>
+    }
 }
 
 /// Everything dropped, walking into folders. The entries must be taken

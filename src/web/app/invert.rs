@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use web_sys::File;
 
 use crate::app::AppState;
-use crate::files;
+use crate::files::{self, Picker};
 use crate::gallery::{self, GalleryItem};
 use crate::jobs::JobKind;
 
@@ -377,15 +377,10 @@ pub fn InvertPage() -> impl IntoView {
                     </div>
                 </details>
                 <div class="row">
-                    <label class="button picker">"Aim at an image too…"
-                        <input type="file" id="invert-target-image" accept="image/*" multiple class="visually-hidden" on:change=move |ev| {
-                            let input: web_sys::HtmlInputElement = event_target(&ev);
-                            let picked = files::from_list(input.files());
-                            target_names.set(picked.iter().map(|(n, _)| n.clone()).collect());
-                            target_files.set_value(picked);
-                            input.set_value("");
-                        }/>
-                    </label>
+                    <Picker label="Aim at an image too…" id="invert-target-image" accept="image/*" on_pick=Callback::new(move |picked: Vec<(String, File)>| {
+                        target_names.set(picked.iter().map(|(n, _)| n.clone()).collect());
+                        target_files.set_value(picked);
+                    })/>
                     {move || (!target_names.get().is_empty()).then(|| view! {
                         <span class="targets">{format!("+ {}", target_names.get().join(", "))}
                             <button on:click=move |_| { target_files.set_value(Vec::new()); target_names.set(Vec::new()); }>"remove"</button>

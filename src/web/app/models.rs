@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use web_sys::File;
 
 use crate::app::AppState;
-use crate::files;
+use crate::files::{self, Picker};
 use crate::jobs::{JobKind, JobList};
 use crate::route::{page_origin, query_param};
 
@@ -279,17 +279,11 @@ pub fn ModelManager() -> impl IntoView {
                     on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" { fetch_hub() }/>
                 <button id="hub-load" on:click=move |_| fetch_hub()>"Fetch from Hugging Face"</button>
             </span>
-            <label class="button picker">
-                "Use a model folder from this computer…"
-                <input type="file" id="model-folder" prop:webkitdirectory=true multiple class="visually-hidden" on:change=move |ev| {
-                    let input: web_sys::HtmlInputElement = event_target(&ev);
-                    let picked = files::from_list(input.files());
-                    if !picked.is_empty() {
-                        state.load_picked(picked);
-                    }
-                    input.set_value("");
-                }/>
-            </label>
+            <Picker label="Use a model folder from this computer…" id="model-folder" folder=true on_pick=Callback::new(move |picked: Vec<(String, web_sys::File)>| {
+                if !picked.is_empty() {
+                    state.load_picked(picked);
+                }
+            })/>
             <span id="model-status" role="status" class:error=move || models.error.get().is_some()>{model_line}</span>
             <span class="storage">
                 {move || used.get().map(|b| format!("browser storage used: {:.1} MB", b / 1e6))}

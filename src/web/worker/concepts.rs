@@ -8,7 +8,7 @@ use std::rc::Rc;
 use cliplens::concepts::collection::{compare, histogram, intervene};
 use cliplens::concepts::dictionary::cache_key;
 use cliplens::concepts::{Decomposition, Dictionary, ImageMean, Sparsity, Vocabulary, decompose};
-use cliplens::protocol::{CONCEPT_CACHE, DecompositionResult, FromWorker, JobId, ProgressUnit, VocabularyChoice};
+use cliplens::protocol::{CONCEPT_CACHE, CollectionDecomposition, DecompositionResult, FromWorker, JobId, ProgressUnit, VocabularyChoice};
 
 use crate::jobs::{loaded_clip, progress};
 use crate::shared::cache::Store;
@@ -114,15 +114,15 @@ pub async fn decompose_job(job: JobId, embeds: &[Vec<f32>], split: usize, sparsi
             recomposed: d.recomposed.clone(),
         })
         .collect();
-    cliplens_post(FromWorker::Decomposed {
-        job,
+    let collection = CollectionDecomposition {
         image_mean: mean.info(),
         vocabulary: dictionary.vocabulary.clone(),
         results,
         histogram: histogram(a, &dictionary),
         shifts: (!b.is_empty()).then(|| compare(a, b, &dictionary)),
         seconds: (now_ms() - start) / 1000.0,
-    });
+    };
+    cliplens_post(FromWorker::Decomposed { job, collection });
     Ok(())
 }
 
