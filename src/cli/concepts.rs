@@ -216,7 +216,8 @@ impl Session {
     fn open(options: &ConceptOptions) -> Result<Self> {
         let device = device(options.backend)?;
         let files = read_model(&options.model)?;
-        let model_sha256 = sha256_hex(&files.weights.1);
+        // The cache key names the weights; hashing a full-size model costs seconds, so only when caching.
+        let model_sha256 = (!options.no_cache).then(|| sha256_hex(&files.weights.1));
         let clip = Clip::load(&files, &device)?;
         let model_dir = if options.model.is_dir() {
             options.model.clone()
@@ -229,7 +230,7 @@ impl Session {
             None => (BuiltinVocabulary::LaionClean.vocabulary(), Vec::new()),
             Some(name) => vocabulary_named(name)?,
         };
-        let dictionary = load_dictionary(&clip, &vocabulary, &model_sha256, options.no_cache)?;
+        let dictionary = load_dictionary(&clip, &vocabulary, model_sha256.as_deref())?;
         let dim = clip.config().projection_dim;
         let own_path = model_dir.join("image_mean.json");
         let own_mean =
@@ -327,16 +328,16 @@ fn vocabulary_named(name: &str) -> Result<(Vocabulary, Vec<String>)> {
     Vocabulary::from_text(name, &text)
 }
 
-/// The dictionary from the cache, or encoded (and cached).
-fn load_dictionary(clip: &Clip, vocabulary: &Vocabulary, model_sha256: &str, no_cache: bool) -> Result<Dictionary> {
-    let cache = (!no_cache).then(|| cache_dir().map(|d| d.join(cache_key(model_sha256, &vocabulary.sha256) + ".bin"))).flatten();
-    if let Some(path) = &cache {
-        if let Ok(bytes) = std::fs::read(path) {
-            if let Ok(mut d) = Dictionary::from_bytes(&bytes, &path.display().to_string()) {
-                d.vocabulary.source = vocabulary.source.clone();
-                return Ok(d);
-            }
-        }
+/// The dictionary from the cache, or encoded (and cached); no cache without
+/// the weights' sha256.
+fn load_dictionary(clip: &Clip, vocabulary: &Vocabulary, model_sha256: Option<&str>) -> Result<Dictionary> {
+    let cache = model_sha256.and_then(|sha| cache_dir().map(|d| d.join(cache_key(sha, &vocabulary.sha256) + ".bin")));
+    if let Some(path) = &cache
+        && let Ok(bytes) = std::fs::read(path)
+        && let Ok(mut d) = Dictionary::from_bytes(&bytes, &path.display().to_string())
+    {
+        d.vocabulary.source = vocabulary.source.clone();
+        return Ok(d);
     }
     let start = Instant::now();
     let total = vocabulary.len();
