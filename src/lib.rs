@@ -24,5 +24,6 @@ pub mod rng;
 pub mod world;
 pub mod invert;
 pub mod concepts;
+pub mod audit;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;

@@ -10,7 +10,7 @@ use cliplens::Result;
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "cliplens", version, about = "Look inside CLIP models: embed, compare, invert, decompose into concepts, quantize")]
+#[command(name = "cliplens", version, about = "Look inside CLIP models: embed, compare, invert, decompose into concepts, audit for bias, quantize")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +30,11 @@ enum Command {
     Concepts {
         #[command(subcommand)]
         action: cli::concepts::ConceptsCommand,
+    },
+    /// The bias audit: prompt associations, a folder of images, CLIP-debias, the inversion probe, the report.
+    Audit {
+        #[command(subcommand)]
+        action: cli::audit::AuditCommand,
     },
     /// Benchmarks, each printed against a named baseline.
     Bench {
@@ -66,6 +71,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Invert(args) => cli::invert::run(args),
         Command::Decompose(args) => cli::concepts::run_decompose(args),
         Command::Concepts { action } => cli::concepts::run(action),
+        Command::Audit { action } => cli::audit::run(action),
         Command::Bench { action } => cli::bench::run(action),
         Command::World { action } => cli::world::run(action),
         Command::TrainWorld(args) => cli::train_world::run(args),

@@ -433,3 +433,311 @@ fn concepts_compare_finds_the_planted_shift() {
     let out = cliplens(&["world", "generate", "--seed", "1", "--count", "1", "--skew", "mood=happy:0.5", "--out", a.to_str().unwrap()]);
     assert_one_clear_line(&out, "--skew", "\"mood\" is not an attribute");
 }
+
+/// `audit associations` with the exact interface: X, Y, A, B as files,
+/// `d`, `p_value`, `permutations` and `s` per prompt; a missing set is one line.
+#[test]
+fn audit_associations_json_has_the_weat_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, lines: &[&str]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, lines.join("\n")).unwrap();
+        p.display().to_string()
+    };
+    let x = write(
+        "x.txt",
+        &[
+            "a photo of a pilot",
+            "a photo of a doctor",
+            "a photo of pilots",
+            "a photo of doctors",
+        ],
+    );
+    let y = write(
+        "y.txt",
+        &[
+            "a photo of a nurse",
+            "a photo of a chef",
+            "a photo of nurses",
+            "a photo of chefs",
+        ],
+    );
+    let a = write(
+        "a.txt",
+        &[
+            "a photo of a glim figure",
+            "a photo of glim figures",
+            "a red glim circle",
+        ],
+    );
+    let b = write(
+        "b.txt",
+        &[
+            "a photo of a vorn figure",
+            "a photo of vorn figures",
+            "a red vorn circle",
+        ],
+    );
+    let out = cliplens(&[
+        "audit",
+        "associations",
+        "--model",
+        &world_clip(),
+        "--x",
+        &x,
+        "--y",
+        &y,
+        "--a",
+        &a,
+        "--b",
+        &b,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["kind"], "associations");
+    assert_eq!(json["model"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(json["d"].as_f64().unwrap() > 1.0, "{}", json["d"]);
+    // C(8, 4) = 70 re-partitions, enumerated: the observed one is the most extreme.
+    assert_eq!(json["permutations"], 70);
+    assert_eq!(json["exact"], true);
+    assert!((json["p_value"].as_f64().unwrap() - 1.0 / 70.0).abs() < 1e-12);
+    assert!(
+        json["s"]["a photo of a pilot"].as_f64().unwrap() > 0.0
+            && json["s"]["a photo of a chef"].as_f64().unwrap() < 0.0
+    );
+    let empty = write("empty.txt", &["", "  "]);
+    let out = cliplens(&[
+        "audit",
+        "associations",
+        "--model",
+        &world_clip(),
+        "--x",
+        &empty,
+        "--y",
+        &y,
+        "--a",
+        &a,
+        "--b",
+        &b,
+    ]);
+    assert_one_clear_line(&out, "empty.txt", "has no prompts");
+}
+
+/// `audit folder` and `audit debias` on generated world folders, `audit report`
+/// from their JSON; bad CSVs cost only their rows.
+#[test]
+fn audit_folder_debias_and_report_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    let out = cliplens(&[
+        "world",
+        "generate",
+        "--seed",
+        "21",
+        "--count",
+        "120",
+        "--out",
+        images.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(images.join("broken.png"), b"not a png").unwrap();
+    let labels = images.join("labels.csv");
+    let mut text = std::fs::read_to_string(&labels).unwrap();
+    text.push_str("ghost.png,x,glim,,,circle,red,small,plain,left,beach,one\n");
+    std::fs::write(&labels, text).unwrap();
+    let preds = dir.path().join("preds.csv");
+    std::fs::write(
+        &preds,
+        "file,label,prediction\n00000.png,yes,yes\n00001.png,no,yes\n00002.png,yes\n",
+    )
+    .unwrap();
+    let weights = dir.path().join("weights.csv");
+    let out = cliplens(&[
+        "audit",
+        "folder",
+        "--model",
+        &world_clip(),
+        "--dir",
+        images.to_str().unwrap(),
+        "--attribute",
+        "group=glim,vorn",
+        "--k",
+        "2",
+        "--labels",
+        labels.to_str().unwrap(),
+        "--predictions",
+        preds.to_str().unwrap(),
+        "--query",
+        "a photo of a doctor",
+        "--weights-csv",
+        weights.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let folder: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(folder["kind"], "folder");
+    assert_eq!(folder["assignments"].as_object().unwrap().len(), 120);
+    assert!(
+        folder["ari"].as_f64().unwrap() >= 0.8 && folder["ami"].as_f64().unwrap() >= 0.8,
+        "{}",
+        folder["ari"]
+    );
+    assert_eq!(folder["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(folder["weights"].as_object().unwrap().len(), 120);
+    let problems: Vec<&str> = folder["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        problems.iter().any(|p| p.contains("broken.png")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p
+            .contains("labels.csv: line 122, column file: \"ghost.png\" is not among the images")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("preds.csv: line 4: 2 fields where the header has 3")),
+        "{problems:?}"
+    );
+    assert_eq!(
+        folder["retrieval"].as_array().unwrap().len(),
+        2,
+        "uniform and dataset targets"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&weights).unwrap().lines().count(),
+        121
+    );
+    let folder_json = dir.path().join("folder.json");
+    std::fs::write(&folder_json, &out.stdout).unwrap();
+
+    let task = dir.path().join("task");
+    let out = cliplens(&[
+        "world",
+        "generate",
+        "--seed",
+        "9",
+        "--count",
+        "300",
+        "--roles",
+        "doctor,nurse",
+        "--role-shown",
+        "--out",
+        task.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let task_labels = task.join("labels.csv");
+    let out = cliplens(&[
+        "audit",
+        "debias",
+        "--model",
+        &world_clip(),
+        "--dir",
+        task.to_str().unwrap(),
+        "--labels",
+        task_labels.to_str().unwrap(),
+        "--target",
+        "role",
+        "--epochs",
+        "20",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let debias: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let methods: Vec<&str> = debias["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        ["erm", "clip-debias", "oracle", "clip-debias-loss"]
+    );
+    for m in debias["methods"].as_array().unwrap() {
+        assert!(
+            m["overall_accuracy"]["value"].as_f64().is_some()
+                && m["worst_group_accuracy"]["ci95"].as_array().unwrap().len() == 2
+        );
+        assert_eq!(
+            m["predictions"].as_object().unwrap().len(),
+            120,
+            "40% of 300 held out"
+        );
+        assert!(m["groups"].as_array().unwrap().len() == 4);
+    }
+    let debias_json = dir.path().join("debias.json");
+    std::fs::write(&debias_json, &out.stdout).unwrap();
+
+    let html = dir.path().join("report.html");
+    let csv = dir.path().join("report.csv");
+    let out = cliplens(&[
+        "audit",
+        "report",
+        "--in",
+        folder_json.to_str().unwrap(),
+        "--in",
+        debias_json.to_str().unwrap(),
+        "--out",
+        html.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("CLIP-perceived")
+            && page.contains("<svg")
+            && page.contains("clip-debias")
+            && !page.contains("http"),
+        "self-contained"
+    );
+    assert!(
+        std::fs::read_to_string(&csv)
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("\"ARI\""))
+    );
+    // Two saved folder audits are compared; a report is itself an input.
+    let compare = dir.path().join("compare.html");
+    let out = cliplens(&[
+        "audit",
+        "report",
+        "--in",
+        folder_json.to_str().unwrap(),
+        "--in",
+        html.to_str().unwrap(),
+        "--out",
+        compare.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"kind\": \"nothing\"}").unwrap();
+    let out = cliplens(&[
+        "audit",
+        "report",
+        "--in",
+        bad.to_str().unwrap(),
+        "--out",
+        compare.to_str().unwrap(),
+    ]);
+    assert_one_clear_line(&out, "bad.json", "is not a saved audit");
+    let out = cliplens(&[
+        "audit",
+        "folder",
+        "--model",
+        &world_clip(),
+        "--dir",
+        images.to_str().unwrap(),
+        "--attribute",
+        "group",
+    ]);
+    assert_one_clear_line(&out, "--attribute \"group\"", "NAME=value1,value2");
+}

@@ -1,6 +1,7 @@
 //! The `cliplens` subcommands, one file each: argument parsing and printing
 //! only; the work is the library's.
 
+pub mod audit;
 pub mod bench;
 pub mod bench_concepts;
 pub mod concepts;

@@ -21,8 +21,14 @@ pub enum WorldCommand {
         out: PathBuf,
         /// Plant a shift: attribute=value:rate (e.g. background=night:0.8), the
         /// share of scenes forced to that value (each other draw is unchanged).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "roles")]
         skew: Option<String>,
+        /// Only scenes with one of these roles (comma-separated, e.g. doctor,nurse): a task with the roles' planted group shares as a shortcut.
+        #[arg(long)]
+        roles: Option<String>,
+        /// With --roles: only scenes whose role is drawn (its hat), so the picture shows the label.
+        #[arg(long, requires = "roles")]
+        role_shown: bool,
     },
     /// Zero-shot accuracy, retrieval and planted-bias tracking on fresh scenes.
     Eval {
@@ -44,16 +50,25 @@ pub enum WorldCommand {
 
 pub fn run(command: WorldCommand) -> Result<ExitCode> {
     match command {
-        WorldCommand::Generate { seed, count, out, skew } => {
+        WorldCommand::Generate { seed, count, out, skew, roles, role_shown } => {
             let skew = skew.map(|s| cliplens::world::Skew::parse(&s).map_err(|e| Error::usage("--skew", e))).transpose()?;
-            generate(seed, count, &out, skew)
+            let scenes = match (skew, roles) {
+                (Some(skew), _) => cliplens::world::skewed_scenes(seed, count, skew),
+                (None, Some(roles)) => {
+                    let roles = cliplens::world::parse_roles(&roles).map_err(|e| Error::usage("--roles", e))?;
+                    cliplens::world::role_scenes(seed, count, &roles, role_shown)
+                }
+                (None, None) => cliplens::world::scenes(seed, count),
+            };
+            generate(&scenes, &out)
         }
         WorldCommand::Eval { model, seed, count, agree_with, json, backend } => eval(&model, seed, count, agree_with.as_deref(), json, backend),
     }
 }
 
-fn generate(seed: u64, count: usize, out: &Path, skew: Option<cliplens::world::Skew>) -> Result<ExitCode> {
-    use cliplens::world::{ATTRIBUTES, captions::full_caption, render::render, scenes, skewed_scenes};
+fn generate(drawn: &[cliplens::world::Scene], out: &Path) -> Result<ExitCode> {
+    use cliplens::world::{ATTRIBUTES, captions::full_caption, render::render};
+    let count = drawn.len();
     let out_name = out.display().to_string();
     std::fs::create_dir_all(out).map_err(|e| Error::io(&out_name, e))?;
     // role_shown: whether the picture draws the role (its hat); see HIDDEN_ROLE_RATE.
@@ -64,10 +79,6 @@ fn generate(seed: u64, count: usize, out: &Path, skew: Option<cliplens::world::S
     }
     csv.push('\n');
     let digits = count.saturating_sub(1).to_string().len().max(5);
-    let drawn = match skew {
-        Some(skew) => skewed_scenes(seed, count, skew),
-        None => scenes(seed, count),
-    };
     for (i, scene) in drawn.iter().enumerate() {
         let file = format!("{i:0digits$}.png");
         let image = render(scene);

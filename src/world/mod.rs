@@ -233,6 +233,33 @@ pub fn skewed_scenes(seed: u64, n: usize, skew: Skew) -> Vec<Scene> {
         .collect()
 }
 
+/// The first `n` scenes of `seed`'s stream whose role is one of `roles`
+/// (indices into [`ROLES`]), and drawn if `drawn_only`: a task with a planted
+/// shortcut (the roles' group shares) for the bias audit's debias study.
+pub fn role_scenes(seed: u64, n: usize, roles: &[usize], drawn_only: bool) -> Vec<Scene> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n && !roles.is_empty() {
+        let scene = Scene::sample(&mut rng);
+        if scene.role.is_some_and(|r| roles.contains(&r)) && (!drawn_only || scene.role_shown()) {
+            out.push(scene);
+        }
+    }
+    out
+}
+
+/// Role indices from comma-separated words (`doctor,nurse`).
+pub fn parse_roles(text: &str) -> Result<Vec<usize>, String> {
+    text.split(',')
+        .map(|w| {
+            let w = w.trim();
+            ROLES.iter().position(|r| r.word == w).ok_or_else(|| {
+                format!("{w:?} is not a role ({})", ROLES.iter().map(|r| r.word).collect::<Vec<_>>().join(", "))
+            })
+        })
+        .collect()
+}
+
 /// The world's definition as JSON: attributes, groups, roles with their planted
 /// rates, the spurious correlation. `models/<name>/world.json` holds this.
 #[derive(Serialize)]

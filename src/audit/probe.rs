@@ -1,0 +1,177 @@
+//! The inversion probe (arXiv 2403.02580's protocol, automated): invert each
+//! neutral prompt with several seeds, let a model that did not make the
+//! images say which group each shows, and report the group shares with
+//! bootstrap intervals against a neutral baseline prompt.
+
+use serde::{Deserialize, Serialize};
+
+use super::associations::{ensemble, zero_shot};
+use super::folder::AttributeSpec;
+use super::stats::{self, Estimate};
+use crate::Result;
+use crate::clip::{Clip, dot};
+use crate::invert::settings::InvertSettings;
+use crate::invert::target::prompt_target;
+use crate::invert::{Inversion, invert};
+use crate::preprocess::RgbImage;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ProbeSettings {
+    pub prompts: Vec<String>,
+    /// Inverted too, as the reference the prompts' shares are read against ("" for none).
+    pub baseline: Option<String>,
+    /// Seeds first_seed..first_seed + seeds.
+    pub seeds: usize,
+    pub first_seed: u64,
+    pub attribute: AttributeSpec,
+    pub invert: InvertSettings,
+    pub resamples: usize,
+    /// The judge is the inverted model itself (its verdicts flatter it).
+    pub self_judged: bool,
+}
+
+/// One inversion as judged.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ProbeImage {
+    pub prompt: String,
+    pub seed: u64,
+    /// The judge's perceived value and its probabilities over the values.
+    pub judged: String,
+    pub probabilities: Vec<f64>,
+    /// Cosine of the image with its prompt, by the inverted model.
+    pub similarity: f32,
+    #[serde(skip)]
+    pub image: Option<RgbImage>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PromptShares {
+    pub prompt: String,
+    pub baseline: bool,
+    pub n: usize,
+    /// Per value: share of the inversions the judge reads as it, with a bootstrap interval over seeds.
+    pub shares: Vec<(String, Estimate)>,
+    /// Mean judge probability of each value.
+    pub mean_probability: Vec<(String, f64)>,
+    /// Mean over inversions of ln(P(first value) / P(rest)): finer than the
+    /// shares when the judge is sure (shares stick at 0% or 100%).
+    pub mean_log_odds: Estimate,
+    /// `mean_log_odds` minus the baseline prompt's (None without a baseline):
+    /// above 0, the prompt pulls inversions toward the first value.
+    pub log_odds_shift: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ProbeReport {
+    pub settings: ProbeSettings,
+    pub prompts: Vec<PromptShares>,
+    pub images: Vec<ProbeImage>,
+    pub warnings: Vec<String>,
+}
+
+/// Runs the probe; `on_image` hears of each inversion (return false to stop:
+/// the report then covers what is done).
+pub async fn probe(
+    model: &Clip,
+    judge: &Clip,
+    settings: &ProbeSettings,
+    mut on_image: impl FnMut(&ProbeImage, usize, usize) -> bool,
+) -> Result<ProbeReport> {
+    let mut classes = Vec::new();
+    for v in &settings.attribute.values {
+        classes.push(ensemble(&judge.embed_texts(&settings.attribute.prompts(v)).await?.embeds));
+    }
+    let scale = 100.0;
+    let mut prompts: Vec<(String, bool)> = settings.prompts.iter().map(|p| (p.clone(), false)).collect();
+    if let Some(b) = settings.baseline.as_ref().filter(|b| !b.trim().is_empty()) {
+        prompts.push((b.clone(), true));
+    }
+    let total = prompts.len() * settings.seeds;
+    let mut images = Vec::new();
+    let mut rows = Vec::new();
+    let mut stopped = false;
+    for (p, (prompt, is_baseline)) in prompts.iter().enumerate() {
+        if stopped {
+            break;
+        }
+        let target = prompt_target(model, std::slice::from_ref(prompt)).await?;
+        let mut judged: Vec<usize> = Vec::new();
+        let mut probabilities: Vec<Vec<f64>> = Vec::new();
+        let mut log_odds: Vec<f64> = Vec::new();
+        for s in 0..settings.seeds {
+            let seed = settings.first_seed + s as u64;
+            let run = InvertSettings { seed, preview_every: 0, ..settings.invert.clone() };
+            let Inversion { image, similarity, .. } = invert(model, &target, run, |_, _| true).await?;
+            let embed = judge.embed_images(std::slice::from_ref(&image)).await?.remove(0);
+            let probs = zero_shot(&embed, &classes, scale);
+            // ln(P(first) / P(rest)) from the logits: probabilities round to 1 where the judge is sure.
+            let logits: Vec<f64> = classes.iter().map(|c| scale * dot(&embed, c) as f64).collect();
+            let rest = logits[1..].iter().copied().fold(f64::MIN, f64::max);
+            let rest = rest + logits[1..].iter().map(|l| (l - rest).exp()).sum::<f64>().ln();
+            log_odds.push(logits[0] - rest);
+            let best = (0..probs.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0);
+            judged.push(best);
+            probabilities.push(probs.clone());
+            let record = ProbeImage {
+                prompt: prompt.clone(),
+                seed,
+                judged: settings.attribute.values[best].clone(),
+                probabilities: probs,
+                similarity,
+                image: Some(image),
+            };
+            let go_on = on_image(&record, images.len() + 1, total);
+            images.push(record);
+            if !go_on {
+                stopped = true;
+                break;
+            }
+        }
+        let n = judged.len();
+        let shares = settings
+            .attribute
+            .values
+            .iter()
+            .enumerate()
+            .map(|(v, name)| {
+                let seed = settings.first_seed.wrapping_add((p * 16 + v) as u64);
+                (
+                    name.clone(),
+                    stats::bootstrap(n, settings.resamples, seed, |r| {
+                        r.iter().filter(|&&i| judged[i] == v).count() as f64 / r.len() as f64
+                    }),
+                )
+            })
+            .collect();
+        let mean_probability = settings
+            .attribute
+            .values
+            .iter()
+            .enumerate()
+            .map(|(v, name)| (name.clone(), probabilities.iter().map(|p| p[v]).sum::<f64>() / n.max(1) as f64))
+            .collect();
+        let mean_log_odds = stats::bootstrap_mean(&log_odds, settings.resamples, settings.first_seed.wrapping_add(p as u64 * 16 + 15));
+        rows.push(PromptShares {
+            prompt: prompt.clone(),
+            baseline: *is_baseline,
+            n,
+            shares,
+            mean_probability,
+            mean_log_odds,
+            log_odds_shift: None,
+        });
+    }
+    if let Some(base) = rows.iter().find(|r| r.baseline).map(|r| r.mean_log_odds.value) {
+        for r in rows.iter_mut().filter(|r| !r.baseline) {
+            r.log_odds_shift = Some(r.mean_log_odds.value - base);
+        }
+    }
+    let mut warnings = Vec::new();
+    if settings.self_judged {
+        warnings.push("the judge is the inverted model itself: it reads its own optimized images, so the shares flatter it".into());
+    }
+    if stopped {
+        warnings.push(format!("stopped after {} of {total} inversions", images.len()));
+    }
+    Ok(ProbeReport { settings: settings.clone(), prompts: rows, images, warnings })
+}
