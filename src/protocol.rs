@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::associations::{AssociationReport, AssociationSpec};
+use crate::audit::folder::{FolderReport, FolderSettings};
 use crate::concepts::collection::{ConceptCount, ConceptShift, Intervention};
 use crate::concepts::{BuiltinVocabulary, ConceptWeight, ImageMeanInfo, Sparsity, VocabularyInfo};
 use crate::invert::InvertSettings;
@@ -93,6 +95,18 @@ pub enum ToWorker {
     /// Decompose, remove `remove` from every decomposition and compare the
     /// zero-shot predictions among `prompts`. Answered by `Intervened`.
     Intervene { job: JobId, embeds: Vec<Vec<f32>>, sparsity: Sparsity, remove: Vec<String>, prompts: Vec<String> },
+    /// The audit's prompt association tests with the loaded model. Answered by `AssociationsAudited`.
+    AuditAssociations { job: JobId, spec: AssociationSpec },
+    /// The folder audit of the page's images (their embeddings, in order,
+    /// named by `files`), with the user's CSVs as text. Answered by `FolderAudited`.
+    AuditFolder { job: JobId, files: Vec<String>, embeds: Vec<Vec<f32>>, settings: FolderSettings, labels: Option<CsvText>, predictions: Option<CsvText> },
+}
+
+/// A CSV file the user picked, as text, with its name (for messages).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CsvText {
+    pub name: String,
+    pub text: String,
 }
 
 /// An embedding with the name a record gives it ("concept mix of cat.png").
@@ -156,7 +170,9 @@ impl ToWorker {
             | ToWorker::Cancel { job }
             | ToWorker::PrepareConcepts { job, .. }
             | ToWorker::Decompose { job, .. }
-            | ToWorker::Intervene { job, .. } => Some(*job),
+            | ToWorker::Intervene { job, .. }
+            | ToWorker::AuditAssociations { job, .. }
+            | ToWorker::AuditFolder { job, .. } => Some(*job),
         }
     }
 }
@@ -214,6 +230,9 @@ pub enum FromWorker {
     /// shows together: A's histogram and, when B was sent, A against B.
     Decomposed { job: JobId, collection: CollectionDecomposition },
     Intervened { job: JobId, intervention: Intervention },
+    /// An audit's result, with the sha256 of the weights that made it.
+    AssociationsAudited { job: JobId, report: AssociationReport, model_sha256: String },
+    FolderAudited { job: JobId, report: FolderReport, model_sha256: String },
     /// The job ended: completely, or early because it was cancelled.
     Finished { job: JobId, cancelled: bool },
     /// The job could not run at all (no model, unusable weights...). A

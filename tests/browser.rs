@@ -23,7 +23,7 @@
 //! For repeated runs of one part (a check that gates CI must pass 10 of 10):
 //! `CLIPLENS_BROWSER_ONLY=responsiveness` (the 500-image folder), `hub`
 //! (the Hub checks, each run in a new browser) or `a11y` (the embed checks,
-//! then axe-core, keyboard paths and phone width), `CLIPLENS_BROWSER_REPEAT=N`,
+//! then axe-core, keyboard paths and phone width), `concepts`, `audit`, `CLIPLENS_BROWSER_REPEAT=N`,
 //! `CLIPLENS_BROWSER_MODES=webgpu|cpu|webgpu,cpu`.
 
 mod common;
@@ -253,7 +253,28 @@ fn web_app_in_chromium() {
     assert!(out.status.success(), "cliplens decompose: {}", String::from_utf8_lossy(&out.stderr));
     let concepts_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
+    // Audit: the CLI's association test, and its folder audit of a world folder with its labels.
+    let audit_folder = work.join("audit");
+    run(cliplens().args(["world", "generate", "--seed", "603", "--count", "60", "--out"]).arg(&audit_folder), "world generate");
+    let audit_labels = work.join("audit-labels.csv");
+    std::fs::rename(audit_folder.join("labels.csv"), &audit_labels).unwrap();
+    let out = cliplens().args(["audit", "associations", "--json", "--model"]).arg(&int8).output().unwrap();
+    assert!(out.status.success(), "cliplens audit associations: {}", String::from_utf8_lossy(&out.stderr));
+    let audit_associations: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = cliplens()
+        .args(["audit", "folder", "--json", "--attribute", "group=glim,vorn", "--model"])
+        .arg(&int8)
+        .arg("--dir")
+        .arg(&audit_folder)
+        .arg("--labels")
+        .arg(&audit_labels)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cliplens audit folder: {}", String::from_utf8_lossy(&out.stderr));
+    let audit_folder_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
     let plan = serde_json::json!({
+        "audit": {"folder": audit_folder, "labels": audit_labels, "count": 60, "cli_associations": audit_associations, "cli_folder": audit_folder_cli},
         "concepts": {"a": concepts_a, "b": concepts_b, "a_count": 40, "b_count": 40, "cli": concepts_cli},
         "invert": {"prompt": invert_prompt, "preset": "quick", "steps": invert_steps, "seed": invert_seed, "cli": invert_cli},
         "hub": hub,

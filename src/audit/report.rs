@@ -99,9 +99,8 @@ pub fn bar_chart(title: &str, rows: &[(String, Estimate)], lo: f64, hi: f64) -> 
     let x = |v: f64| label_w + (v.clamp(lo, hi) - lo) / (hi - lo).max(1e-12) * bar_w;
     let height = row_h * rows.len() as f64 + 24.0;
     let mut svg = format!(
-        "<figure><svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {} {height}\" width=\"100%\" style=\"max-width:{}px\">",
+        "<figure><svg class=\"bars\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {} {height}\" width=\"100%\">",
         esc(title),
-        label_w + bar_w + 70.0,
         label_w + bar_w + 70.0
     );
     let zero = x(0.0_f64.clamp(lo, hi));
@@ -401,7 +400,7 @@ pub fn headline(record: &AuditRecord) -> Result<Vec<(String, f64)>> {
 
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111}\
 table{border-collapse:collapse;margin:.6rem 0;display:block;overflow-x:auto}th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left}\
-thead th{background:#eef}.note{background:#fff6dd;border-left:4px solid #d9a400;padding:.5rem 1rem}code{font-size:90%}figure{margin:.6rem 0}";
+thead th{background:#eef}.note{background:#fff6dd;border-left:4px solid #d9a400;padding:.5rem 1rem}code{font-size:90%}figure{margin:.6rem 0}svg.bars{max-width:580px}";
 
 /// The self-contained HTML report of `records` (titles from `names`, e.g. file names).
 pub fn html(records: &[AuditRecord], names: &[String]) -> Result<String> {

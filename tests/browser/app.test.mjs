@@ -862,6 +862,7 @@ async function runMode(mode, servers) {
       return;
     }
     if (plan.only === 'concepts') { await conceptsChecks(page, base, mode); return; }
+    if (plan.only === 'audit') { await auditChecks(page, base, mode); return; }
     await parityChecks(page, mode);
     if (plan.only === 'a11y') { await accessibilityChecks(page, base, mode); return; }
     if (mode === plan.modes[0]) await accessibilityChecks(page, base, mode);
@@ -887,6 +888,7 @@ async function runMode(mode, servers) {
     }
     await invertChecks(page, base, mode);
     await conceptsChecks(page, base, mode);
+    await auditChecks(page, base, mode);
     await crashChecks(page, base, mode);
     await securityChecks(page, context, servers, mode);
   } catch (e) {
@@ -899,6 +901,86 @@ async function runMode(mode, servers) {
     privacyChecks(requests, servers, mode, consoleErrors);
     await browser.close();
   }
+}
+
+/** The Audit page: the association test and the folder audit equal the CLI's numbers; report; axe; phone width. */
+async function auditChecks(page, base, mode) {
+  const tag = `[${mode}] audit:`;
+  const want = plan.audit;
+  await page.goto(`${base}#embed`);
+  await statusMatches(page, /world-clip: int8/);
+  await page.click('#clear');
+  await page.goto(`${base}#audit`);
+  await page.waitForFunction(() => /glim/.test(document.querySelector('#audit-a-name')?.value ?? ''), null, { timeout: 60_000 });
+  await page.click('#audit-run-associations');
+  await page.waitForSelector('#audit-association-table tbody tr', { timeout: 120_000 });
+  const rows = await page.$$eval('#audit-association-table tbody tr', (trs) => trs.map((tr) => ({
+    target: tr.querySelector('th').textContent, s: Number(tr.querySelectorAll('td')[0].textContent), flagged: tr.dataset.flagged === 'true' })));
+  const flagged = rows.filter((r) => r.flagged).map((r) => r.target).join(',');
+  let worst = 0;
+  for (const t of want.cli_associations.targets) {
+    const ours = rows.find((r) => r.target === t.target);
+    worst = Math.max(worst, ours ? Math.abs(ours.s - t.s) : 1);
+  }
+  check(rows.length === 8 && flagged === 'pilot,doctor,guard,artist,nurse,chef' && worst < 1e-3,
+    `${tag} 8 role words, flagged ${flagged} (the skewed ones), s within ${worst.toExponential(1)} of the CLI's (limit 1e-3, 4 decimals shown)`);
+  const [assocDownload] = await Promise.all([page.waitForEvent('download'), page.click('#audit-associations-json')]);
+  const assoc = JSON.parse(fs.readFileSync(await assocDownload.path(), 'utf8'));
+  const pPage = assoc.targets.map((t) => t.test.p_value).join(',');
+  const pCli = want.cli_associations.targets.map((t) => t.test.p_value).join(',');
+  check(assoc.kind === 'associations' && pPage === pCli && Math.abs(assoc.weat.d - want.cli_associations.weat.d) < 1e-4 && assoc.model.sha256.length === 64,
+    `${tag} the saved JSON has the CLI's p-values (${pPage}) and WEAT d (${assoc.weat.d.toFixed(4)} vs ${want.cli_associations.weat.d.toFixed(4)}), with the model's sha256`);
+
+  // The folder: the page's images, the labels CSV, the same clustering as the CLI.
+  await page.setInputFiles('#audit-folder-picker', want.folder);
+  await page.setInputFiles('#audit-labels', want.labels);
+  await page.waitForFunction(() => /labels\.csv/.test(document.querySelector('#audit-csvs')?.textContent ?? ''));
+  // Until every image is embedded, a run audits fewer: run again until all are in.
+  const started = Date.now();
+  let summary = '';
+  while (Date.now() - started < 300_000) {
+    await page.click('#audit-run-folder');
+    await page.waitForFunction(() => document.querySelector('#audit-folder-summary') || document.querySelector('#audit-error'), null, { timeout: 120_000 });
+    summary = (await page.textContent('#audit-folder-summary').catch(() => '')) ?? '';
+    if (new RegExp(`^${want.count} images`).test(summary)) break;
+    await page.waitForTimeout(2000);
+  }
+  const [folderDownload] = await Promise.all([page.waitForEvent('download'), page.click('#audit-folder-json')]);
+  const folder = JSON.parse(fs.readFileSync(await folderDownload.path(), 'utf8'));
+  const cli = want.cli_folder;
+  const sizes = (r) => r.groups.map((g) => g.n).join(',');
+  const shares = (r) => r.composition[0].values.map((v) => v.count).join(',');
+  check(folder.images === want.count && Math.abs(folder.ari - cli.ari) < 1e-9 && folder.ari >= 0.8 && sizes(folder) === sizes(cli) && shares(folder) === shares(cli),
+    `${tag} ${summary.trim()}: ARI ${folder.ari?.toFixed(3)} (CLI ${cli.ari.toFixed(3)}), groups ${sizes(folder)} (CLI ${sizes(cli)}), perceived ${shares(folder)} (CLI ${shares(cli)})`);
+
+  const [report] = await Promise.all([page.waitForEvent('download'), page.click('#audit-report')]);
+  const html = fs.readFileSync(await report.path(), 'utf8');
+  check(/CLIP-perceived/.test(html) && /<svg/.test(html) && /id="audits"/.test(html) && !/https?:\/\//.test(html),
+    `${tag} the HTML report is self-contained (${(html.length / 1024).toFixed(0)} KiB, charts, the audits inside, no links out)`);
+
+  for (const [width, height] of [[1280, 900], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    await page.waitForTimeout(300);
+    const findings = await axeFindings(page);
+    check(findings.length === 0, `${tag} ${width} px with results: ${findings.length} serious axe-core findings${findings.map((f) => '\n       ' + f).join('')}`);
+    const wide = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      out: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1
+        && !e.closest('.table-wrap') && !e.closest('.chart')).slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')}`),
+    }));
+    if (width === 390) check(wide.page <= 390 && wide.out.length === 0, `${tag} fits 390 px (page ${wide.page} px wide${wide.out.length ? '; sticking out: ' + wide.out.join(', ') : ''})`);
+    fs.mkdirSync(plan.out_dir, { recursive: true });
+    await page.screenshot({ path: path.join(plan.out_dir, `audit-${mode}-${width}.png`), fullPage: width === 1280 });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+  page.on('filechooser', () => {});
+  await page.evaluate(() => 0);
+  const presses = await tabTo(page, '#audit-labels');
+  const chooser = page.waitForEvent('filechooser', { timeout: 5_000 }).then((c) => c, () => null);
+  if (presses > 0) await page.keyboard.press('Enter');
+  check(presses > 0 && (await chooser) !== null, `${tag} the labels picker: reached with ${presses} Tab presses, Enter opens it`);
+  await page.goto(`${base}#embed`);
+  await page.click('#clear');
 }
 
 /** The Hub checks alone, `plan.repeat` times, each in a new browser (empty caches) against reset servers. */

@@ -8,6 +8,7 @@
 use cliplens::protocol::{BackendChoice, BackendInfo, FromWorker, JobId, ToWorker};
 use leptos::prelude::*;
 
+use crate::audit::Audit;
 use crate::concepts::Concepts;
 use crate::embed::Embed;
 use crate::gallery::Gallery;
@@ -43,6 +44,7 @@ pub struct AppState {
     pub embed: Embed,
     pub inversion: Inversion,
     pub concepts: Concepts,
+    pub audit: Audit,
     pub gallery: Gallery,
     pub requests: Requests,
     pub backend: RwSignal<Option<BackendInfo>>,
@@ -60,6 +62,7 @@ impl AppState {
             embed: Embed::new(),
             inversion: Inversion::new(),
             concepts: Concepts::new(),
+            audit: Audit::new(),
             gallery: Gallery::new(),
             requests: Requests::new(),
             backend: RwSignal::new(None),
@@ -148,6 +151,7 @@ impl AppState {
                     }
                     Some(JobKind::Invert) => self.inversion.ended(job, Some(format!("could not invert: {message}"))),
                     Some(JobKind::ProbeHub) => self.models.error.set(Some(message)),
+                    Some(JobKind::Audit) => self.audit.error.set(Some(message)),
                     _ => self.notice.set(Some(message)),
                 }
                 self.finish(job);
@@ -155,6 +159,8 @@ impl AppState {
             FromWorker::ConceptsReady { job, vocabulary, from_cache, .. } => self.concepts_ready(job, vocabulary, from_cache),
             FromWorker::Decomposed { job, collection } => self.decomposed(job, collection),
             FromWorker::Intervened { intervention, .. } => self.concepts.intervention.set(Some(intervention)),
+            FromWorker::AssociationsAudited { job, report, model_sha256 } => self.associations_audited(job, report, model_sha256),
+            FromWorker::FolderAudited { job, report, model_sha256 } => self.folder_audited(job, report, model_sha256),
             FromWorker::Requests { urls } => self.requests.worker_reported(urls),
             FromWorker::DeviceLost { message } => self.recover(None, Vec::new(), format!("the GPU device was lost ({message})"), true),
             FromWorker::Crashed { job, items, message, device_lost } => {

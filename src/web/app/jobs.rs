@@ -16,6 +16,8 @@ pub enum JobKind {
     Invert,
     /// Preparing a concept dictionary, decomposing, intervening.
     Concepts,
+    /// The bias audit's association tests and folder audits.
+    Audit,
 }
 
 /// A running job, as its progress row shows it. Its signals are

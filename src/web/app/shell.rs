@@ -5,6 +5,7 @@ use cliplens::protocol::BackendKind;
 use leptos::prelude::*;
 
 use crate::app::AppState;
+use crate::audit::AuditPage;
 use crate::concepts::ConceptsPage;
 use crate::embed::EmbedPage;
 use crate::invert::InvertPage;
@@ -37,8 +38,8 @@ pub fn App() -> impl IntoView {
                 Route::Embed => view! { <ModelManager/> <EmbedPage/> }.into_any(),
                 Route::Invert => view! { <ModelManager/> <InvertPage/> }.into_any(),
                 Route::Concepts => view! { <ModelManager/> <ConceptsPage/> }.into_any(),
+                Route::Audit => view! { <ModelManager/> <AuditPage/> }.into_any(),
                 Route::About => view! { <About/> }.into_any(),
-                other => view! { <Coming title=other.title()/> }.into_any(),
             }}
         </main>
     }
@@ -85,16 +86,6 @@ fn Notice() -> impl IntoView {
                 </div>
             }
         })
-    }
-}
-
-#[component]
-fn Coming(title: &'static str) -> impl IntoView {
-    view! {
-        <section class="coming">
-            <h2>{title}</h2>
-            <p>"This study is coming. Embed & compare, Invert and Concepts work today, with the same model and the same privacy."</p>
-        </section>
     }
 }
 

@@ -3,6 +3,8 @@
 //! Natively this program is empty; Trunk builds it for wasm32.
 
 #[cfg(target_arch = "wasm32")]
+mod audit;
+#[cfg(target_arch = "wasm32")]
 mod concepts;
 #[cfg(target_arch = "wasm32")]
 mod hub;

@@ -18,7 +18,7 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DedicatedWorkerGlobalScope, File, MessageEvent};
 
 use crate::shared::net::offsite_requests;
-use crate::{concepts, hub, invert, jobs};
+use crate::{audit, concepts, hub, invert, jobs};
 
 /// Everything the worker keeps between messages.
 #[derive(Default)]
@@ -252,6 +252,10 @@ async fn run_queue() {
             ToWorker::Decompose { job, embeds, split, sparsity } => concepts::decompose_job(job, &embeds, split, sparsity).await,
             ToWorker::Intervene { job, embeds, sparsity, remove, prompts } => {
                 concepts::intervene_job(job, &embeds, sparsity, &remove, &prompts).await
+            }
+            ToWorker::AuditAssociations { job, spec } => audit::associations(job, spec).await,
+            ToWorker::AuditFolder { job, files, embeds, settings, labels, predictions } => {
+                audit::folder(job, &files, &embeds, &settings, labels, predictions).await
             }
             ToWorker::Init { .. } | ToWorker::ImageFiles { .. } | ToWorker::Cancel { .. } | ToWorker::Pause { .. } | ToWorker::Resume { .. } => Ok(()),
         };
