@@ -675,6 +675,16 @@ fn audit_folder_debias_and_report_from_the_cli() {
     }
     let debias_json = dir.path().join("debias.json");
     std::fs::write(&debias_json, &out.stdout).unwrap();
+    let out = cliplens(&[
+        "audit", "debias", "--model", &world_clip(), "--dir", task.to_str().unwrap(), "--labels", task_labels.to_str().unwrap(),
+        "--target", "role", "--group", "rcae",
+    ]);
+    assert_one_clear_line(&out, "labels.csv: line 1", "no column \"rcae\" for --group");
+    let out = cliplens(&[
+        "audit", "debias", "--model", &world_clip(), "--dir", task.to_str().unwrap(), "--labels", task_labels.to_str().unwrap(),
+        "--target", "role", "--test-share", "1",
+    ]);
+    assert_one_clear_line(&out, "--test-share", "must be between 0 and 1");
 
     let html = dir.path().join("report.html");
     let csv = dir.path().join("report.csv");

@@ -80,7 +80,7 @@ pub struct TargetAssociation {
     pub test: PermutationTest,
     /// p < [`FLAG_ALPHA`] and |d| >= [`FLAG_MIN_EFFECT`].
     pub flagged: bool,
-    /// "none", "negligible", "small", "medium" or "large" (Cohen's bands on |d|), "negligible" when p >= alpha.
+    /// "not significant" (p >= alpha), else "negligible", "small", "medium" or "large" (Cohen's bands on |d|).
     pub size: String,
 }
 
@@ -283,6 +283,9 @@ impl AssociationSpec {
         if let Some((x, y)) = &self.weat {
             sets.push(x);
             sets.push(y);
+        }
+        if self.permutations == 0 {
+            return Err(Error::usage("--permutations", "must be at least 1"));
         }
         if self.targets.is_empty() {
             return Err(Error::usage("targets", "no target words: give at least one"));

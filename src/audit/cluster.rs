@@ -26,7 +26,8 @@ fn distance2(a: &[f64], b: &[f64]) -> f64 {
 
 /// k-means++ seeding then Lloyd's iterations, best of `restarts` runs by
 /// inertia. Clusters are numbered by their first member's position, so the
-/// numbering does not depend on which restart won. `k` is clamped to 1..=n.
+/// numbering does not depend on which restart won. `k` is clamped to 1..=n;
+/// clusters left empty are dropped, so `centroids.len()` may be below `k`.
 pub fn kmeans(features: &[Vec<f64>], k: usize, restarts: usize, seed: u64) -> KMeans {
     let n = features.len();
     let k = k.clamp(1, n.max(1));
@@ -119,23 +120,17 @@ fn lloyd(features: &[Vec<f64>], mut centroids: Vec<Vec<f64>>) -> (Vec<usize>, Ve
 }
 
 fn renumber(assignments: Vec<usize>, centroids: Vec<Vec<f64>>) -> (Vec<usize>, Vec<Vec<f64>>) {
+    // Clusters in order of first appearance; one left empty (identical
+    // points, k above their number) is dropped rather than reported empty.
     let mut map = vec![usize::MAX; centroids.len()];
-    let mut next = 0;
+    let mut kept = Vec::new();
     for &a in &assignments {
         if map[a] == usize::MAX {
-            map[a] = next;
-            next += 1;
+            map[a] = kept.len();
+            kept.push(centroids[a].clone());
         }
     }
-    for m in map.iter_mut().filter(|m| **m == usize::MAX) {
-        *m = next;
-        next += 1;
-    }
-    let mut renumbered = vec![Vec::new(); centroids.len()];
-    for (old, c) in centroids.into_iter().enumerate() {
-        renumbered[map[old]] = c;
-    }
-    (assignments.iter().map(|&a| map[a]).collect(), renumbered)
+    (assignments.iter().map(|&a| map[a]).collect(), kept)
 }
 
 /// Label values as indices 0.., in sorted order of the values.
@@ -275,6 +270,14 @@ mod tests {
         let m = hungarian_match(&km.assignments, &truth, 3, 3);
         assert_eq!(m.matched_accuracy, 1.0);
         assert_eq!(km.assignments[0], 0, "clusters are numbered by first appearance");
+    }
+
+    #[test]
+    fn identical_points_leave_no_empty_cluster() {
+        let features = vec![vec![0.0, 0.0], vec![0.0, 0.0], vec![1.0, 1.0]];
+        let km = kmeans(&features, 3, 4, 0);
+        assert_eq!(km.centroids.len(), 2, "two distinct points make two clusters, not an empty third");
+        assert_eq!(km.assignments, vec![0, 0, 1]);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct HeadSettings {
     pub epochs: usize,
     pub batch: usize,
     pub learning_rate: f64,
-    /// L2 penalty on the weights.
+    /// L2 penalty on the weights (bias row included).
     pub weight_decay: f64,
     /// Share of items held out for scoring.
     pub test_share: f64,
@@ -209,12 +209,18 @@ pub async fn run(device: &Device, data: &DebiasData<'_>, s: &HeadSettings) -> Re
     if label_names.len() < 2 {
         return Err(Error::usage(format!("column {}", data.target), "needs at least two labels to train a classifier"));
     }
+    if !(s.test_share > 0.0 && s.test_share < 1.0) {
+        return Err(Error::usage("--test-share", format!("{} must be between 0 and 1 (exclusive): a share of the images is held out for scoring", s.test_share)));
+    }
     let y: Vec<usize> = data.labels.iter().map(|l| label_names.binary_search(l).expect("a listed label")).collect();
     // A seeded split, stratified by nothing: the planted imbalance must reach both halves as it is.
     let mut order: Vec<usize> = (0..n).collect();
     stats::shuffle(&mut order, &mut Rng::new(s.seed ^ 0x5_9117));
     let test_n = ((n as f64) * s.test_share).round() as usize;
-    let (test, train) = order.split_at(test_n.min(n));
+    if test_n == 0 || test_n >= n {
+        return Err(Error::usage("--test-share", format!("holding out {test_n} of {n} images leaves a split empty: use more images or another share")));
+    }
+    let (test, train) = order.split_at(test_n);
     let (mut test, mut train) = (test.to_vec(), train.to_vec());
     test.sort_unstable();
     train.sort_unstable();
@@ -301,6 +307,7 @@ fn score(
         if total == 0 { f64::NAN } else { hits as f64 / total as f64 }
     };
     let seed = s.seed.wrapping_add(1000);
+    let at = |k: u64| seed.wrapping_add(k);
     let overall_accuracy = stats::bootstrap(test.len(), s.resamples, seed, |r| accuracy_of(r, None));
     let worst_of = |r: &[usize]| {
         (0..cell_count)
@@ -308,7 +315,7 @@ fn score(
             .filter(|v| v.is_finite())
             .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m })
     };
-    let worst_group_accuracy = stats::bootstrap(test.len(), s.resamples, seed + 1, worst_of);
+    let worst_group_accuracy = stats::bootstrap(test.len(), s.resamples, at(1), worst_of);
     let mut cells = Vec::new();
     let mut worst = (f64::INFINITY, String::new());
     for c in 0..cell_count {
@@ -317,7 +324,7 @@ fn score(
             continue;
         }
         let (group, label) = (group_names[c / classes].clone(), label_names[c % classes].clone());
-        let accuracy = stats::bootstrap(test.len(), s.resamples, seed + 2 + c as u64, |r| accuracy_of(r, Some(c)));
+        let accuracy = stats::bootstrap(test.len(), s.resamples, at(2 + c as u64), |r| accuracy_of(r, Some(c)));
         if accuracy.value < worst.0 {
             worst = (accuracy.value, format!("{group} / {label}"));
         }
@@ -330,7 +337,7 @@ fn score(
     let fairness = fairness::fairness(
         &Outcomes { truth: &truth, predicted: &preds, groups: &test_groups, group_names, positive: &positive },
         s.resamples,
-        seed + 500,
+        at(500),
     );
     MethodResult {
         method: method.to_string(),

@@ -99,7 +99,7 @@ pub async fn probe(
         let mut probabilities: Vec<Vec<f64>> = Vec::new();
         let mut log_odds: Vec<f64> = Vec::new();
         for s in 0..settings.seeds {
-            let seed = settings.first_seed + s as u64;
+            let seed = settings.first_seed.wrapping_add(s as u64);
             let run = InvertSettings { seed, preview_every: 0, ..settings.invert.clone() };
             let Inversion { image, similarity, .. } = invert(model, &target, run, |_, _| true).await?;
             let embed = judge.embed_images(std::slice::from_ref(&image)).await?.remove(0);

@@ -136,10 +136,11 @@ pub fn bar_chart(title: &str, rows: &[(String, Estimate)], lo: f64, hi: f64) -> 
 
 fn associations_html(r: &AssociationReport) -> String {
     let mut out = format!(
-        "<p>Attribute sets: A = <b>{}</b>, B = <b>{}</b> ({} prompts each{}); {} permutations at most, seed {}.</p>",
+        "<p>Attribute sets: A = <b>{}</b> ({} prompts), B = <b>{}</b> ({} prompts{}); {} permutations at most, seed {}.</p>",
         esc(&r.spec.attribute_a.name),
-        esc(&r.spec.attribute_b.name),
         r.spec.attribute_a.prompts.len(),
+        esc(&r.spec.attribute_b.name),
+        r.spec.attribute_b.prompts.len(),
         if r.spec.paired { ", matched pairs" } else { "" },
         r.spec.permutations,
         r.spec.seed
@@ -244,7 +245,7 @@ fn folder_html(r: &FolderReport) -> String {
             .map(|(c, row)| {
                 std::iter::once(r.groups.get(c).map_or(format!("cluster {}", c + 1), |g| g.name.clone()))
                     .chain(row.iter().map(|v| v.to_string()))
-                    .chain([a.matching.cluster_to_group[c].map_or("–".into(), |g| a.true_values[g].clone())])
+                    .chain([a.matching.cluster_to_group.get(c).copied().flatten().and_then(|g| a.true_values.get(g).cloned()).unwrap_or_else(|| "–".into())])
                     .collect()
             })
             .collect();
@@ -299,7 +300,7 @@ fn probe_html(r: &ProbeReport) -> String {
     );
     let first = r.settings.attribute.values.first().cloned().unwrap_or_default();
     let rows: Vec<(String, Estimate)> =
-        r.prompts.iter().map(|p| (format!("{}{}", p.prompt, if p.baseline { " (baseline)" } else { "" }), p.shares[0].1)).collect();
+        r.prompts.iter().filter_map(|p| Some((format!("{}{}", p.prompt, if p.baseline { " (baseline)" } else { "" }), p.shares.first()?.1))).collect();
     out += &bar_chart(&format!("share of inversions the judge reads as {first}"), &rows, 0.0, 1.0);
     let body: Vec<Vec<String>> = r
         .prompts

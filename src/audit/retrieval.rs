@@ -53,10 +53,13 @@ pub struct SkewReport {
     pub k: usize,
     /// "uniform" or "dataset" (the folder's own group shares).
     pub target: String,
+    #[serde(deserialize_with = "super::stats::nullable::number")]
     pub max_skew: f64,
     pub max_skew_group: String,
+    #[serde(deserialize_with = "super::stats::nullable::number")]
     pub min_skew: f64,
     pub min_skew_group: String,
+    #[serde(deserialize_with = "super::stats::nullable::number")]
     pub ndkl: f64,
     /// Group counts in the top k.
     pub top_counts: Vec<usize>,

@@ -90,6 +90,9 @@ pub fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
 
 /// n choose k, saturating at `u64::MAX`.
 pub fn binomial(n: usize, k: usize) -> u64 {
+    if k > n {
+        return 0;
+    }
     let k = k.min(n - k.min(n));
     let mut c: u128 = 1;
     for i in 0..k {

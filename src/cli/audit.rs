@@ -64,8 +64,8 @@ pub struct AssociationsArgs {
     #[arg(long)]
     paired: bool,
     /// Random re-partitions when exact enumeration would be larger.
-    #[arg(long, default_value_t = associations::DEFAULT_PERMUTATIONS)]
-    permutations: usize,
+    #[arg(long, default_value_t = associations::DEFAULT_PERMUTATIONS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    permutations: u64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long)]
@@ -112,8 +112,8 @@ pub struct FolderArgs {
     #[arg(long = "query")]
     queries: Vec<String>,
     /// Top k for retrieval skew (default min(1000, images / 2)).
-    #[arg(long)]
-    top_k: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    top_k: Option<u64>,
     /// Abstain when the perceived value's probability is below this.
     #[arg(long, default_value_t = 0.6)]
     abstain_below: f64,
@@ -264,7 +264,7 @@ fn run_associations(args: AssociationsArgs) -> Result<ExitCode> {
         spec.targets = x.prompts.iter().chain(&y.prompts).map(|p| PromptSet::new(p, vec![p.clone()])).collect();
         spec.weat = Some((x, y));
     }
-    spec.permutations = args.permutations;
+    spec.permutations = args.permutations as usize;
     spec.seed = args.seed;
     let r = pollster::block_on(associations::study(&m.clip, &spec))?;
     if args.json {
@@ -284,11 +284,12 @@ fn run_associations(args: AssociationsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{}: each target against A = {} and B = {} ({} prompts each{})",
+        "{}: each target against A = {} ({} prompts) and B = {} ({} prompts{})",
         m.info.name,
         spec.attribute_a.name,
-        spec.attribute_b.name,
         spec.attribute_a.prompts.len(),
+        spec.attribute_b.name,
+        spec.attribute_b.prompts.len(),
         if spec.paired { ", matched" } else { "" }
     );
     println!("{:<28} {:>8} {:>7} {:>9}  {:<16} {}", "target", "s", "d", "p", "effect", format!("P({}) [95% CI]", spec.attribute_a.name));
@@ -408,7 +409,7 @@ fn run_folder(args: FolderArgs) -> Result<ExitCode> {
         &args.options,
         |s| {
             s.queries = args.queries.clone();
-            s.top_k = args.top_k;
+            s.top_k = args.top_k.map(|k| k as usize);
             s.abstain_below = args.abstain_below;
             s.temperature = args.temperature;
             s.positive = args.positive.clone();
@@ -477,6 +478,11 @@ fn run_debias(args: DebiasArgs) -> Result<ExitCode> {
     let (matched, unknown) = table.match_files(&files);
     problems.extend(unknown);
     let target = table.text(&args.target, &matched, &mut problems);
+    if let Some(g) = &args.group
+        && table.column(g).is_none()
+    {
+        return Err(Error::usage(format!("{origin}: line 1"), format!("no column {g:?} for --group (the header has: {})", table.columns.join(", "))));
+    }
     let group_column =
         args.group.clone().or_else(|| report.settings.attributes.first().map(|a| a.name.clone())).filter(|c| table.column(c).is_some());
     let groups = group_column.as_ref().map(|c| table.text(c, &matched, &mut problems));

@@ -26,6 +26,8 @@ struct SetsText {
     a: String,
     b_name: String,
     b: String,
+    /// Line i of A and of B are the same phrase: the per-target test flips signs within pairs.
+    paired: bool,
 }
 
 fn is_world(model_name: &str) -> bool {
@@ -46,6 +48,7 @@ impl SetsText {
             a: spec.attribute_a.prompts.join("\n"),
             b_name: spec.attribute_b.name.clone(),
             b: spec.attribute_b.prompts.join("\n"),
+            paired: spec.paired,
         }
     }
 
@@ -62,7 +65,7 @@ impl SetsText {
         let (a, b) = (Self::lines(&self.a), Self::lines(&self.b));
         let spec = AssociationSpec {
             targets: Self::lines(&self.targets).iter().map(|w| PromptSet::new(w, templates.iter().map(|t| t.replace("{}", w)).collect())).collect(),
-            paired: a.len() == b.len(),
+            paired: self.paired,
             attribute_a: PromptSet::new(self.a_name.trim(), a),
             attribute_b: PromptSet::new(self.b_name.trim(), b),
             ..base.clone()
@@ -281,7 +284,7 @@ pub fn AuditPage() -> impl IntoView {
         </section>
         <section class="audit-associations audit-block" aria-labelledby="audit-associations-title">
             <h3 id="audit-associations-title">"Prompt associations"</h3>
-            <p class="hint">"Each target word, said in every template, against attribute sets A and B (line i of A and of B the same phrase makes the test paired). s above 0 leans to A; flagged: p < 0.01 and at least a small effect (|d| ≥ 0.2)."</p>
+            <p class="hint">"Each target word, said in every template, against attribute sets A and B (tick matched pairs when line i of A and of B is the same phrase: the test then flips signs within pairs). s above 0 leans to A; flagged: p < 0.01 and at least a small effect (|d| ≥ 0.2)."</p>
             <div class="audit-sets">
                 <label>"Target words" <textarea id="audit-targets" rows="8" prop:value=targets on:change=on_targets></textarea></label>
                 <label>"Templates ({} = word)" <textarea id="audit-templates" rows="8" prop:value=templates on:change=on_templates></textarea></label>
@@ -294,6 +297,9 @@ pub fn AuditPage() -> impl IntoView {
                     <textarea id="audit-b" aria-label="attribute set B, one prompt per line" rows="6" prop:value=b_text on:change=on_b></textarea>
                 </div>
             </div>
+            <label class="audit-paired"><input type="checkbox" id="audit-paired" prop:checked=move || a.sets.with(|s| s.as_ref().is_some_and(|s| s.paired))
+                on:change=move |ev| { let on = event_target_checked(&ev); a.sets.update(|s| if let Some(s) = s { s.paired = on }) }/>
+                " A and B are matched pairs (line i of each is the same phrase)"</label>
             <button id="audit-run-associations" disabled=move || state.models.model.get().is_none() on:click=move |_| state.run_associations()>"Run the association test"</button>
             {move || a.associations.get().map(|(r, _)| {
                 let p_a = r.spec.attribute_a.name.clone();
