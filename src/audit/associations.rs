@@ -330,13 +330,16 @@ pub struct AssociationReport {
     pub logit_scale: f64,
 }
 
+/// The embedded WEAT target sets X and Y.
+pub type WeatSets<'a> = (&'a [Vec<f32>], &'a [Vec<f32>]);
+
 /// The numbers of a study from embeddings (`targets[i]` holds target i's templates).
 pub fn study_from_embeddings(
     spec: &AssociationSpec,
     targets: &[Vec<Vec<f32>>],
     a: &[Vec<f32>],
     b: &[Vec<f32>],
-    weat_sets: Option<(&[Vec<f32>], &[Vec<f32>])>,
+    weat_sets: Option<WeatSets>,
     logit_scale: f64,
 ) -> Result<AssociationReport> {
     let class_a = ensemble(a);

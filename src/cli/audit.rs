@@ -292,7 +292,7 @@ fn run_associations(args: AssociationsArgs) -> Result<ExitCode> {
         spec.attribute_b.prompts.len(),
         if spec.paired { ", matched" } else { "" }
     );
-    println!("{:<28} {:>8} {:>7} {:>9}  {:<16} {}", "target", "s", "d", "p", "effect", format!("P({}) [95% CI]", spec.attribute_a.name));
+    println!("{:<28} {:>8} {:>7} {:>9}  {:<16} P({}) [95% CI]", "target", "s", "d", "p", "effect", spec.attribute_a.name);
     for (t, z) in r.targets.iter().zip(&r.zero_shot) {
         println!(
             "{:<28} {:>+8.4} {:>+7.2} {:>9.4}  {:<16} {:.1}% [{:.1}, {:.1}]{}",
@@ -321,8 +321,11 @@ fn run_associations(args: AssociationsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// File names, their embeddings, and a problem line per image that could not be read.
+type EmbeddedFolder = (Vec<String>, Vec<Vec<f32>>, Vec<String>);
+
 /// A folder's images read and embedded; a bad one becomes a problem line.
-fn embed_folder(clip: &Clip, dir: &Path) -> Result<(Vec<String>, Vec<Vec<f32>>, Vec<String>)> {
+fn embed_folder(clip: &Clip, dir: &Path) -> Result<EmbeddedFolder> {
     let paths = images_in(dir)?;
     if paths.is_empty() {
         return Err(Error::usage(dir.display().to_string(), "holds no images (png, jpg, webp, gif, bmp, tiff)"));
