@@ -140,6 +140,22 @@ impl Table {
     }
 }
 
+/// An optional CSV's parse result as the audit takes it: its row problems
+/// join `problems`, and a CSV that fails as a whole becomes one more problem
+/// line (the audit goes on without it) instead of an error.
+pub fn or_problem(parsed: Result<(Table, Vec<String>)>, problems: &mut Vec<String>) -> Option<Table> {
+    match parsed {
+        Ok((t, p)) => {
+            problems.extend(p);
+            Some(t)
+        }
+        Err(e) => {
+            problems.push(format!("{e}; the audit goes on without it"));
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

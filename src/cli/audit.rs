@@ -10,7 +10,7 @@ use cliplens::audit::debias::{self, DebiasData, HeadSettings};
 use cliplens::audit::folder::{self, AttributeSpec, Features, FolderReport, FolderSettings, UserTables};
 use cliplens::audit::probe::{self, ProbeSettings};
 use cliplens::audit::report::{self, AuditKind, AuditRecord, ModelInfo};
-use cliplens::audit::tables::Table;
+use cliplens::audit::tables::{self, Table};
 use cliplens::clip::Clip;
 use cliplens::compare::prepare_image;
 use cliplens::invert::Preset;
@@ -365,20 +365,11 @@ fn attributes(options: &FolderOptions, is_world: bool) -> Result<Vec<AttributeSp
     texts.iter().map(|t| AttributeSpec::parse(t, templates.clone())).collect()
 }
 
-/// A CSV that fails as a whole becomes a problem line; the audit goes on without it.
+/// An optional CSV, read and parsed; see [`tables::or_problem`].
 fn table(path: Option<&PathBuf>, required: &[&str], problems: &mut Vec<String>) -> Option<Table> {
     let path = path?;
     let origin = path.display().to_string();
-    match read(path).and_then(|bytes| Table::parse(&bytes, &origin, required)) {
-        Ok((t, p)) => {
-            problems.extend(p);
-            Some(t)
-        }
-        Err(e) => {
-            problems.push(format!("{e}; the audit goes on without it"));
-            None
-        }
-    }
+    tables::or_problem(read(path).and_then(|bytes| Table::parse(&bytes, &origin, required)), problems)
 }
 
 fn folder_audit(

@@ -3,7 +3,7 @@
 
 use cliplens::audit::associations::{self, AssociationSpec};
 use cliplens::audit::folder::{self, FolderSettings, UserTables};
-use cliplens::audit::tables::Table;
+use cliplens::audit::tables::{self, Table};
 use cliplens::protocol::{CsvText, FromWorker, JobId, ProgressUnit};
 
 use crate::jobs::{loaded_clip, progress};
@@ -24,19 +24,10 @@ pub async fn associations(job: JobId, spec: AssociationSpec) -> Result<(), Strin
     Ok(())
 }
 
-/// A CSV that fails as a whole becomes a problem line; the audit goes on without it.
+/// The page's CSV, parsed; see [`tables::or_problem`].
 fn table(csv: Option<CsvText>, required: &[&str], problems: &mut Vec<String>) -> Option<Table> {
     let csv = csv?;
-    match Table::parse(csv.text.as_bytes(), &csv.name, required) {
-        Ok((t, p)) => {
-            problems.extend(p);
-            Some(t)
-        }
-        Err(e) => {
-            problems.push(format!("{e}; the audit goes on without it"));
-            None
-        }
-    }
+    tables::or_problem(Table::parse(csv.text.as_bytes(), &csv.name, required), problems)
 }
 
 pub async fn folder(
