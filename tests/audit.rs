@@ -178,7 +178,10 @@ fn world_folder(clip: &Clip, count: usize) -> (Vec<String>, Vec<Vec<f32>>, Strin
 fn pseudo_groups_on_a_generated_folder_match_the_true_groups() {
     let clip = model("world-clip", &Device::flex());
     let (files, embeds, csv) = world_folder(&clip, 400);
-    let settings = FolderSettings::new(vec![AttributeSpec::parse("group=glim,vorn", folder::default_templates(true)).unwrap()], 0);
+    let mut settings = FolderSettings::new(vec![AttributeSpec::parse("group=glim,vorn", folder::default_templates(true)).unwrap()], 0);
+    // Planted: pilots are mostly glim, chefs mostly vorn (models/world-clip/CARD.md).
+    settings.queries = vec!["a photo of a pilot".into(), "a photo of a chef".into()];
+    settings.top_k = Some(20);
     let prompts = pollster::block_on(folder::embed_prompts(&clip, &settings)).unwrap();
     let (labels, problems) = Table::parse(csv.as_bytes(), "labels.csv", &[]).unwrap();
     assert!(problems.is_empty());
@@ -190,6 +193,13 @@ fn pseudo_groups_on_a_generated_folder_match_the_true_groups() {
     assert!(report.agreement[0].matching.matched_accuracy >= 0.95);
     let weights: f64 = report.weights.values().sum();
     assert!((weights / files.len() as f64 - 1.0).abs() < 1e-9, "weights average 1");
+    // Retrieval skew read by the perceived group leans the planted way.
+    for (query, leans) in [("a photo of a pilot", "glim"), ("a photo of a chef", "vorn")] {
+        let s = report.retrieval.iter().find(|s| s.query == query && s.grouping == "CLIP-perceived group" && s.target == "dataset").unwrap();
+        eprintln!("{query}: top {} {:?}, MaxSkew {:+.3} ({}), NDKL {:.3}", s.k, s.top_counts, s.max_skew, s.max_skew_group, s.ndkl);
+        assert_eq!(s.max_skew_group, leans, "{query}");
+        assert!(s.max_skew > 0.2, "{query}: MaxSkew {}", s.max_skew);
+    }
     // Image-embedding clusters are the comparison the CLIP-debias abstract implies ("does language help?").
     let mut plain = settings.clone();
     plain.features = folder::Features::ImageEmbedding;

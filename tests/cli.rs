@@ -608,8 +608,8 @@ fn audit_folder_debias_and_report_from_the_cli() {
     );
     assert_eq!(
         folder["retrieval"].as_array().unwrap().len(),
-        2,
-        "uniform and dataset targets"
+        4,
+        "uniform and dataset targets, by pseudo-group and by perceived value"
     );
     assert_eq!(
         std::fs::read_to_string(&weights).unwrap().lines().count(),

@@ -12,6 +12,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::fairness::{self, FairnessReport, Outcomes};
+use super::folder::FolderReport;
+use super::tables::Table;
 use super::resample;
 use super::stats::{self, Estimate};
 use crate::clip::read_vec;
@@ -183,6 +185,84 @@ pub struct DebiasData<'a> {
     /// True sensitive group per item, when the user has labels.
     pub true_groups: Option<(&'a [usize], &'a [String])>,
     pub target: &'a str,
+}
+
+/// A debias run on an audited folder, as `cliplens audit debias --json` and
+/// the Audit page report it: the table, plus how well the pseudo-groups
+/// matched the true groups.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct FolderDebias {
+    #[serde(flatten)]
+    pub debias: DebiasReport,
+    /// ARI of the pseudo-groups against the labels (None without a group column).
+    pub ari: Option<f64>,
+    /// The labels column taken as the true sensitive group.
+    pub group_column: Option<String>,
+}
+
+/// Trains the head on the folder audit `report` of `files` (embeddings
+/// `embeds`): the target from column `target` of the labels `table`, the
+/// true groups from column `group` (default: the audited attribute's name,
+/// when the table has it). Rows without a target or group are left out,
+/// each with a problem line; the rest goes on.
+#[allow(clippy::too_many_arguments)]
+pub async fn on_folder(
+    device: &Device,
+    files: &[String],
+    embeds: &[Vec<f32>],
+    report: &FolderReport,
+    table: &Table,
+    target: &str,
+    group: Option<&str>,
+    s: &HeadSettings,
+) -> Result<FolderDebias> {
+    let mut problems = Vec::new();
+    if table.column(target).is_none() {
+        return Err(Error::usage(format!("{}: line 1", table.source), format!("no column {target:?} for the target (the header has: {})", table.columns.join(", "))));
+    }
+    if let Some(g) = group
+        && table.column(g).is_none()
+    {
+        return Err(Error::usage(format!("{}: line 1", table.source), format!("no column {g:?} for the group (the header has: {})", table.columns.join(", "))));
+    }
+    let (matched, unknown) = table.match_files(files);
+    problems.extend(unknown);
+    let labels_of = table.text(target, &matched, &mut problems);
+    let group_column =
+        group.map(str::to_string).or_else(|| report.settings.attributes.first().map(|a| a.name.clone())).filter(|c| table.column(c).is_some());
+    let groups = group_column.as_ref().map(|c| table.text(c, &matched, &mut problems));
+    let rows: Vec<usize> = (0..files.len()).filter(|&i| labels_of[i].is_some() && groups.as_ref().is_none_or(|g| g[i].is_some())).collect();
+    let files_used: Vec<String> = rows.iter().map(|&i| files[i].clone()).collect();
+    let labels: Vec<String> = rows.iter().map(|&i| labels_of[i].clone().expect("filtered")).collect();
+    let mut pseudo = Vec::with_capacity(rows.len());
+    for &i in &rows {
+        pseudo.push(*report.assignments.get(&files[i]).ok_or_else(|| Error::usage(&files[i], "is not in the folder audit"))?);
+    }
+    let pseudo_names: Vec<String> = report.groups.iter().map(|g| g.name.clone()).collect();
+    let true_groups = groups.map(|g| {
+        let mut names: Vec<String> = rows.iter().map(|&i| g[i].clone().expect("filtered")).collect();
+        names.sort();
+        names.dedup();
+        let codes: Vec<usize> = rows.iter().map(|&i| names.binary_search(g[i].as_ref().expect("filtered")).expect("listed")).collect();
+        (codes, names)
+    });
+    let features: Vec<Vec<f32>> = rows.iter().map(|&i| embeds[i].clone()).collect();
+    if files_used.len() < 4 {
+        return Err(Error::usage(&table.source, format!("{} image(s) have a {target:?} label: training needs more", files_used.len())));
+    }
+    let data = DebiasData {
+        files: &files_used,
+        features: &features,
+        labels: &labels,
+        pseudo_groups: &pseudo,
+        pseudo_names: &pseudo_names,
+        true_groups: true_groups.as_ref().map(|(c, n)| (c.as_slice(), n.as_slice())),
+        target,
+    };
+    let mut debias = run(device, &data, s).await?;
+    debias.warnings.extend(problems);
+    debias.warnings.extend(report.problems.iter().cloned());
+    Ok(FolderDebias { debias, ari: report.ari, group_column })
 }
 
 /// Standardizes features by the training rows' mean and sd.

@@ -413,7 +413,7 @@ pub fn audit(
             item_errors = Some(errors);
         }
     }
-    // Retrieval skew by pseudo-group.
+    // Retrieval skew by pseudo-group and by perceived value.
     let mut retrieval_reports = Vec::new();
     if !prompts.queries.is_empty() {
         let top_k = settings.top_k.unwrap_or((n / 2).clamp(1, 1000)).min(n);
@@ -423,8 +423,31 @@ pub fn audit(
             let mut order: Vec<usize> = (0..n).collect();
             order.sort_by(|&a, &b| dot(&images[b], q).total_cmp(&dot(&images[a], q)).then(a.cmp(&b)));
             let ranked: Vec<usize> = order.iter().map(|&i| km.assignments[i]).collect();
-            retrieval_reports.push(retrieval::skew_report(query, &ranked, top_k, "uniform", &uniform, &group_names));
-            retrieval_reports.push(retrieval::skew_report(query, &ranked, top_k, "dataset", &dataset, &group_names));
+            retrieval_reports.push(retrieval::skew_report(query, "pseudo-group", &ranked, top_k, "uniform", &uniform, &group_names));
+            retrieval_reports.push(retrieval::skew_report(query, "pseudo-group", &ranked, top_k, "dataset", &dataset, &group_names));
+            // The same ranking read by each attribute's perceived value, abstentions left out.
+            for (a, spec) in settings.attributes.iter().enumerate() {
+                let ranked: Vec<usize> = order.iter().filter_map(|&i| perceived[a][i]).collect();
+                let m = spec.values.len();
+                if ranked.is_empty() {
+                    continue;
+                }
+                let mut counts = vec![0usize; m];
+                for &v in &ranked {
+                    counts[v] += 1;
+                }
+                if counts.contains(&0) {
+                    // A value nobody is perceived as has no dataset share to compare with.
+                    warnings.push(format!("retrieval skew by perceived {}: no image is perceived as {}", spec.name, spec.values[counts.iter().position(|&c| c == 0).expect("found")]));
+                    continue;
+                }
+                let dataset: Vec<f64> = counts.iter().map(|&c| c as f64 / ranked.len() as f64).collect();
+                let uniform = vec![1.0 / m as f64; m];
+                let grouping = format!("CLIP-perceived {}", spec.name);
+                let k = top_k.min(ranked.len());
+                retrieval_reports.push(retrieval::skew_report(query, &grouping, &ranked, k, "uniform", &uniform, &spec.values));
+                retrieval_reports.push(retrieval::skew_report(query, &grouping, &ranked, k, "dataset", &dataset, &spec.values));
+            }
         }
     }
     // Resampling weights.

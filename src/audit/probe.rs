@@ -11,7 +11,7 @@ use super::stats::{self, Estimate};
 use crate::Result;
 use crate::clip::{Clip, dot};
 use crate::invert::settings::InvertSettings;
-use crate::invert::target::prompt_target;
+use crate::invert::target::{Target, prompt_target};
 use crate::invert::{Inversion, invert};
 use crate::preprocess::RgbImage;
 
@@ -69,6 +69,143 @@ pub struct ProbeReport {
     pub warnings: Vec<String>,
 }
 
+/// The probe one inversion at a time, so a caller can let other work in
+/// between (the web worker reads Cancel there) and stop early: the report
+/// then covers what is done.
+pub struct Probe<'a> {
+    model: &'a Clip,
+    judge: &'a Clip,
+    settings: ProbeSettings,
+    classes: Vec<Vec<f32>>,
+    /// Prompt and whether it is the baseline, in the order they are inverted.
+    prompts: Vec<(String, bool)>,
+    /// The current prompt's target (made when its first seed starts).
+    target: Option<Target>,
+    images: Vec<ProbeImage>,
+    /// Per image: its prompt's index, the judge's pick and ln(P(first) / P(rest)).
+    verdicts: Vec<(usize, usize, f64)>,
+}
+
+/// CLIP's logit scale, which the judge's zero-shot uses.
+const SCALE: f64 = 100.0;
+
+impl<'a> Probe<'a> {
+    pub async fn new(model: &'a Clip, judge: &'a Clip, settings: &ProbeSettings) -> Result<Probe<'a>> {
+        let mut classes = Vec::new();
+        for v in &settings.attribute.values {
+            classes.push(ensemble(&judge.embed_texts(&settings.attribute.prompts(v)).await?.embeds));
+        }
+        let mut prompts: Vec<(String, bool)> = settings.prompts.iter().map(|p| (p.clone(), false)).collect();
+        if let Some(b) = settings.baseline.as_ref().filter(|b| !b.trim().is_empty()) {
+            prompts.push((b.clone(), true));
+        }
+        Ok(Probe { model, judge, settings: settings.clone(), classes, prompts, target: None, images: Vec::new(), verdicts: Vec::new() })
+    }
+
+    /// Inversions in all.
+    pub fn total(&self) -> usize {
+        self.prompts.len() * self.settings.seeds
+    }
+
+    pub fn done(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Runs the next inversion and judges it; `None` when all are done.
+    pub async fn next(&mut self) -> Result<Option<&ProbeImage>> {
+        let i = self.images.len();
+        if i >= self.total() {
+            return Ok(None);
+        }
+        let (p, s) = (i / self.settings.seeds, i % self.settings.seeds);
+        let prompt = self.prompts[p].0.clone();
+        if s == 0 || self.target.is_none() {
+            self.target = Some(prompt_target(self.model, std::slice::from_ref(&prompt)).await?);
+        }
+        let target = self.target.as_ref().expect("made above");
+        let seed = self.settings.first_seed.wrapping_add(s as u64);
+        let run = InvertSettings { seed, preview_every: 0, ..self.settings.invert.clone() };
+        let Inversion { image, similarity, .. } = invert(self.model, target, run, |_, _| true).await?;
+        let embed = self.judge.embed_images(std::slice::from_ref(&image)).await?.remove(0);
+        let probs = zero_shot(&embed, &self.classes, SCALE);
+        // ln(P(first) / P(rest)) from the logits: probabilities round to 1 where the judge is sure.
+        let logits: Vec<f64> = self.classes.iter().map(|c| SCALE * dot(&embed, c) as f64).collect();
+        let rest = logits[1..].iter().copied().fold(f64::MIN, f64::max);
+        let rest = rest + logits[1..].iter().map(|l| (l - rest).exp()).sum::<f64>().ln();
+        let best = (0..probs.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0);
+        self.verdicts.push((p, best, logits[0] - rest));
+        self.images.push(ProbeImage {
+            prompt,
+            seed,
+            judged: self.settings.attribute.values[best].clone(),
+            probabilities: probs,
+            similarity,
+            image: Some(image),
+        });
+        Ok(self.images.last())
+    }
+
+    /// The report of the inversions done so far (a prompt not reached is left out).
+    pub fn report(self) -> ProbeReport {
+        let settings = &self.settings;
+        let mut rows = Vec::new();
+        for (p, (prompt, is_baseline)) in self.prompts.iter().enumerate() {
+            let mine: Vec<usize> = (0..self.verdicts.len()).filter(|&i| self.verdicts[i].0 == p).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let judged: Vec<usize> = mine.iter().map(|&i| self.verdicts[i].1).collect();
+            let log_odds: Vec<f64> = mine.iter().map(|&i| self.verdicts[i].2).collect();
+            let n = judged.len();
+            let shares = settings
+                .attribute
+                .values
+                .iter()
+                .enumerate()
+                .map(|(v, name)| {
+                    let seed = settings.first_seed.wrapping_add((p * 16 + v) as u64);
+                    (
+                        name.clone(),
+                        stats::bootstrap(n, settings.resamples, seed, |r| {
+                            r.iter().filter(|&&i| judged[i] == v).count() as f64 / r.len() as f64
+                        }),
+                    )
+                })
+                .collect();
+            let mean_probability = settings
+                .attribute
+                .values
+                .iter()
+                .enumerate()
+                .map(|(v, name)| (name.clone(), mine.iter().map(|&i| self.images[i].probabilities[v]).sum::<f64>() / n as f64))
+                .collect();
+            let mean_log_odds = stats::bootstrap_mean(&log_odds, settings.resamples, settings.first_seed.wrapping_add(p as u64 * 16 + 15));
+            rows.push(PromptShares {
+                prompt: prompt.clone(),
+                baseline: *is_baseline,
+                n,
+                shares,
+                mean_probability,
+                mean_log_odds,
+                log_odds_shift: None,
+            });
+        }
+        if let Some(base) = rows.iter().find(|r| r.baseline).map(|r| r.mean_log_odds.value) {
+            for r in rows.iter_mut().filter(|r| !r.baseline) {
+                r.log_odds_shift = Some(r.mean_log_odds.value - base);
+            }
+        }
+        let mut warnings = Vec::new();
+        if settings.self_judged {
+            warnings.push("the judge is the inverted model itself: it reads its own optimized images, so the shares flatter it".into());
+        }
+        if self.images.len() < self.total() {
+            warnings.push(format!("stopped after {} of {} inversions", self.images.len(), self.total()));
+        }
+        ProbeReport { settings: self.settings.clone(), prompts: rows, images: self.images, warnings }
+    }
+}
+
 /// Runs the probe; `on_image` hears of each inversion (return false to stop:
 /// the report then covers what is done).
 pub async fn probe(
@@ -77,101 +214,14 @@ pub async fn probe(
     settings: &ProbeSettings,
     mut on_image: impl FnMut(&ProbeImage, usize, usize) -> bool,
 ) -> Result<ProbeReport> {
-    let mut classes = Vec::new();
-    for v in &settings.attribute.values {
-        classes.push(ensemble(&judge.embed_texts(&settings.attribute.prompts(v)).await?.embeds));
-    }
-    let scale = 100.0;
-    let mut prompts: Vec<(String, bool)> = settings.prompts.iter().map(|p| (p.clone(), false)).collect();
-    if let Some(b) = settings.baseline.as_ref().filter(|b| !b.trim().is_empty()) {
-        prompts.push((b.clone(), true));
-    }
-    let total = prompts.len() * settings.seeds;
-    let mut images = Vec::new();
-    let mut rows = Vec::new();
-    let mut stopped = false;
-    for (p, (prompt, is_baseline)) in prompts.iter().enumerate() {
-        if stopped {
+    let mut probe = Probe::new(model, judge, settings).await?;
+    let total = probe.total();
+    loop {
+        let done = probe.done() + 1;
+        let Some(image) = probe.next().await? else { break };
+        if !on_image(image, done, total) {
             break;
         }
-        let target = prompt_target(model, std::slice::from_ref(prompt)).await?;
-        let mut judged: Vec<usize> = Vec::new();
-        let mut probabilities: Vec<Vec<f64>> = Vec::new();
-        let mut log_odds: Vec<f64> = Vec::new();
-        for s in 0..settings.seeds {
-            let seed = settings.first_seed.wrapping_add(s as u64);
-            let run = InvertSettings { seed, preview_every: 0, ..settings.invert.clone() };
-            let Inversion { image, similarity, .. } = invert(model, &target, run, |_, _| true).await?;
-            let embed = judge.embed_images(std::slice::from_ref(&image)).await?.remove(0);
-            let probs = zero_shot(&embed, &classes, scale);
-            // ln(P(first) / P(rest)) from the logits: probabilities round to 1 where the judge is sure.
-            let logits: Vec<f64> = classes.iter().map(|c| scale * dot(&embed, c) as f64).collect();
-            let rest = logits[1..].iter().copied().fold(f64::MIN, f64::max);
-            let rest = rest + logits[1..].iter().map(|l| (l - rest).exp()).sum::<f64>().ln();
-            log_odds.push(logits[0] - rest);
-            let best = (0..probs.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0);
-            judged.push(best);
-            probabilities.push(probs.clone());
-            let record = ProbeImage {
-                prompt: prompt.clone(),
-                seed,
-                judged: settings.attribute.values[best].clone(),
-                probabilities: probs,
-                similarity,
-                image: Some(image),
-            };
-            let go_on = on_image(&record, images.len() + 1, total);
-            images.push(record);
-            if !go_on {
-                stopped = true;
-                break;
-            }
-        }
-        let n = judged.len();
-        let shares = settings
-            .attribute
-            .values
-            .iter()
-            .enumerate()
-            .map(|(v, name)| {
-                let seed = settings.first_seed.wrapping_add((p * 16 + v) as u64);
-                (
-                    name.clone(),
-                    stats::bootstrap(n, settings.resamples, seed, |r| {
-                        r.iter().filter(|&&i| judged[i] == v).count() as f64 / r.len() as f64
-                    }),
-                )
-            })
-            .collect();
-        let mean_probability = settings
-            .attribute
-            .values
-            .iter()
-            .enumerate()
-            .map(|(v, name)| (name.clone(), probabilities.iter().map(|p| p[v]).sum::<f64>() / n.max(1) as f64))
-            .collect();
-        let mean_log_odds = stats::bootstrap_mean(&log_odds, settings.resamples, settings.first_seed.wrapping_add(p as u64 * 16 + 15));
-        rows.push(PromptShares {
-            prompt: prompt.clone(),
-            baseline: *is_baseline,
-            n,
-            shares,
-            mean_probability,
-            mean_log_odds,
-            log_odds_shift: None,
-        });
     }
-    if let Some(base) = rows.iter().find(|r| r.baseline).map(|r| r.mean_log_odds.value) {
-        for r in rows.iter_mut().filter(|r| !r.baseline) {
-            r.log_odds_shift = Some(r.mean_log_odds.value - base);
-        }
-    }
-    let mut warnings = Vec::new();
-    if settings.self_judged {
-        warnings.push("the judge is the inverted model itself: it reads its own optimized images, so the shares flatter it".into());
-    }
-    if stopped {
-        warnings.push(format!("stopped after {} of {total} inversions", images.len()));
-    }
-    Ok(ProbeReport { settings: settings.clone(), prompts: rows, images, warnings })
+    Ok(probe.report())
 }

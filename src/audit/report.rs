@@ -273,6 +273,7 @@ fn folder_html(r: &FolderReport) -> String {
             .map(|s| {
                 vec![
                     s.query.clone(),
+                    s.grouping.clone(),
                     s.target.clone(),
                     s.k.to_string(),
                     format!("{:+.3} ({})", s.max_skew, s.max_skew_group),
@@ -281,8 +282,8 @@ fn folder_html(r: &FolderReport) -> String {
                 ]
             })
             .collect();
-        out += "<h3>Retrieval skew by pseudo-group</h3>";
-        out += &table(&["query", "target", "k", "MaxSkew@k", "MinSkew@k", "NDKL"], &rows);
+        out += "<h3>Retrieval skew</h3><p>Who each neutral query brings up first: MaxSkew@k above 0 means a group is over-represented in the top k against the target shares; NDKL 0 is no skew at any depth.</p>";
+        out += &table(&["query", "groups", "target", "k", "MaxSkew@k", "MinSkew@k", "NDKL"], &rows);
     }
     out += &format!("<p>Resampling weights: {} (mean 1, in the CSV export).</p>", esc(&r.weights_method));
     out

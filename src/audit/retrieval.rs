@@ -50,6 +50,10 @@ pub fn ndkl(ranked: &[usize], k: usize, target: &[f64]) -> f64 {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct SkewReport {
     pub query: String,
+    /// What the groups are: "pseudo-group", or "CLIP-perceived <attribute>"
+    /// (then images the zero-shot abstained on are left out of the ranking).
+    #[serde(default = "pseudo_group")]
+    pub grouping: String,
     pub k: usize,
     /// "uniform" or "dataset" (the folder's own group shares).
     pub target: String,
@@ -65,7 +69,11 @@ pub struct SkewReport {
     pub top_counts: Vec<usize>,
 }
 
-pub fn skew_report(query: &str, ranked: &[usize], k: usize, target_name: &str, target: &[f64], names: &[String]) -> SkewReport {
+fn pseudo_group() -> String {
+    "pseudo-group".into()
+}
+
+pub fn skew_report(query: &str, grouping: &str, ranked: &[usize], k: usize, target_name: &str, target: &[f64], names: &[String]) -> SkewReport {
     let s = skews(ranked, k, target);
     let (imax, imin) = (argmax(&s), argmax(&s.iter().map(|v| -v).collect::<Vec<_>>()));
     let mut top_counts = vec![0; target.len()];
@@ -74,6 +82,7 @@ pub fn skew_report(query: &str, ranked: &[usize], k: usize, target_name: &str, t
     }
     SkewReport {
         query: query.to_string(),
+        grouping: grouping.to_string(),
         k: k.min(ranked.len()),
         target: target_name.to_string(),
         max_skew: s[imax],

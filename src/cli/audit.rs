@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use cliplens::audit::associations::{self, AssociationSpec, PromptSet};
-use cliplens::audit::debias::{self, DebiasData, HeadSettings};
+use cliplens::audit::debias::{self, HeadSettings};
 use cliplens::audit::folder::{self, AttributeSpec, Features, FolderReport, FolderSettings, UserTables};
 use cliplens::audit::probe::{self, ProbeSettings};
 use cliplens::audit::report::{self, AuditKind, AuditRecord, ModelInfo};
@@ -468,41 +468,12 @@ fn run_debias(args: DebiasArgs) -> Result<ExitCode> {
         args.options.labels.clone().ok_or_else(|| Error::usage("--labels", "debias needs a labels CSV with the target column"))?;
     let (report, files, embeds) = folder_audit(&m, &args.options, |_| {}, None)?;
     let origin = labels_path.display().to_string();
-    let (table, mut problems) = Table::parse(&read(&labels_path)?, &origin, &[args.target.as_str()])?;
-    let (matched, unknown) = table.match_files(&files);
-    problems.extend(unknown);
-    let target = table.text(&args.target, &matched, &mut problems);
+    let (table, problems) = Table::parse(&read(&labels_path)?, &origin, &[args.target.as_str()])?;
     if let Some(g) = &args.group
         && table.column(g).is_none()
     {
         return Err(Error::usage(format!("{origin}: line 1"), format!("no column {g:?} for --group (the header has: {})", table.columns.join(", "))));
     }
-    let group_column =
-        args.group.clone().or_else(|| report.settings.attributes.first().map(|a| a.name.clone())).filter(|c| table.column(c).is_some());
-    let groups = group_column.as_ref().map(|c| table.text(c, &matched, &mut problems));
-    let rows: Vec<usize> = (0..files.len()).filter(|&i| target[i].is_some() && groups.as_ref().is_none_or(|g| g[i].is_some())).collect();
-    let pick = |v: &[Vec<f32>]| rows.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-    let files_used: Vec<String> = rows.iter().map(|&i| files[i].clone()).collect();
-    let labels: Vec<String> = rows.iter().map(|&i| target[i].clone().expect("filtered")).collect();
-    let pseudo: Vec<usize> = rows.iter().map(|&i| report.assignments[&files[i]]).collect();
-    let pseudo_names: Vec<String> = report.groups.iter().map(|g| g.name.clone()).collect();
-    let true_groups = groups.map(|g| {
-        let mut names: Vec<String> = rows.iter().map(|&i| g[i].clone().expect("filtered")).collect();
-        names.sort();
-        names.dedup();
-        let codes: Vec<usize> = rows.iter().map(|&i| names.binary_search(g[i].as_ref().expect("filtered")).expect("listed")).collect();
-        (codes, names)
-    });
-    let features = pick(&embeds);
-    let data = DebiasData {
-        files: &files_used,
-        features: &features,
-        labels: &labels,
-        pseudo_groups: &pseudo,
-        pseudo_names: &pseudo_names,
-        true_groups: true_groups.as_ref().map(|(c, n)| (c.as_slice(), n.as_slice())),
-        target: &args.target,
-    };
     let settings = HeadSettings {
         epochs: args.epochs,
         test_share: args.test_share,
@@ -510,18 +481,12 @@ fn run_debias(args: DebiasArgs) -> Result<ExitCode> {
         seed: args.options.seed,
         ..HeadSettings::default()
     };
-    let mut result = pollster::block_on(debias::run(&m.device, &data, &settings))?;
-    result.warnings.extend(problems);
-    result.warnings.extend(report.problems.iter().cloned());
-    #[derive(serde::Serialize)]
-    struct Out<'a> {
-        #[serde(flatten)]
-        debias: &'a debias::DebiasReport,
-        ari: Option<f64>,
-        group_column: Option<String>,
-    }
+    let mut out =
+        pollster::block_on(debias::on_folder(&m.device, &files, &embeds, &report, &table, &args.target, args.group.as_deref(), &settings))?;
+    // The table's own row problems first, as before.
+    out.debias.warnings.splice(0..0, problems);
+    let result = &out.debias;
     if args.json {
-        let out = Out { debias: &result, ari: report.ari, group_column };
         print_json(&AuditRecord::new(AuditKind::Debias, m.info, None, &out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
