@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::associations::{AssociationReport, AssociationSpec};
+use crate::audit::debias::{FolderDebias, HeadSettings};
 use crate::audit::folder::{FolderReport, FolderSettings};
+use crate::audit::probe::{ProbeImage, ProbeReport, ProbeSettings};
 use crate::concepts::collection::{ConceptCount, ConceptShift, Intervention};
 use crate::concepts::{BuiltinVocabulary, ConceptWeight, ImageMeanInfo, Sparsity, VocabularyInfo};
 use crate::invert::InvertSettings;
@@ -100,6 +102,25 @@ pub enum ToWorker {
     /// The folder audit of the page's images (their embeddings, in order,
     /// named by `files`), with the user's CSVs as text. Answered by `FolderAudited`.
     AuditFolder { job: JobId, files: Vec<String>, embeds: Vec<Vec<f32>>, settings: FolderSettings, labels: Option<CsvText>, predictions: Option<CsvText> },
+    /// The inversion probe with the loaded model, judged by the site model
+    /// `judge` (its manifest id; `None`: the loaded model judges itself, with
+    /// a warning). Answered by a `ProbeImage` per inversion, then `Probed`
+    /// (also after a Cancel, covering what was done).
+    AuditProbe { job: JobId, settings: ProbeSettings, judge: Option<String> },
+    /// CLIP-debias on the page's images: the folder audit with `settings`,
+    /// then a linear head trained on the embeddings for the labels CSV's
+    /// column `target`, by ERM, CLIP-debias resampling and, with a `group`
+    /// column (default: the attribute's name), the oracle. Answered by `Debiased`.
+    AuditDebias {
+        job: JobId,
+        files: Vec<String>,
+        embeds: Vec<Vec<f32>>,
+        settings: FolderSettings,
+        labels: CsvText,
+        target: String,
+        group: Option<String>,
+        head: HeadSettings,
+    },
 }
 
 /// A CSV file the user picked, as text, with its name (for messages).
@@ -172,7 +193,9 @@ impl ToWorker {
             | ToWorker::Decompose { job, .. }
             | ToWorker::Intervene { job, .. }
             | ToWorker::AuditAssociations { job, .. }
-            | ToWorker::AuditFolder { job, .. } => Some(*job),
+            | ToWorker::AuditFolder { job, .. }
+            | ToWorker::AuditProbe { job, .. }
+            | ToWorker::AuditDebias { job, .. } => Some(*job),
         }
     }
 }
@@ -233,6 +256,12 @@ pub enum FromWorker {
     /// An audit's result, with the sha256 of the weights that made it.
     AssociationsAudited { job: JobId, report: AssociationReport, model_sha256: String },
     FolderAudited { job: JobId, report: FolderReport, model_sha256: String },
+    /// One inversion of the probe, judged, with its picture (`done` of `total`).
+    ProbeImaged { job: JobId, image: ProbeImage, picture: Thumbnail, done: usize, total: usize },
+    /// The probe's report over the inversions done; `judge` is the judging
+    /// model's name and weights sha256 (`None`: the model judged itself).
+    Probed { job: JobId, report: ProbeReport, model_sha256: String, judge: Option<(String, String)> },
+    Debiased { job: JobId, report: FolderDebias, model_sha256: String },
     /// The job ended: completely, or early because it was cancelled.
     Finished { job: JobId, cancelled: bool },
     /// The job could not run at all (no model, unusable weights...). A

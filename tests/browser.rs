@@ -272,9 +272,43 @@ fn web_app_in_chromium() {
         .unwrap();
     assert!(out.status.success(), "cliplens audit folder: {}", String::from_utf8_lossy(&out.stderr));
     let audit_folder_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The probe as the page runs it (quick preset, the site's int8 judge), small: on SwiftShader an inversion of 20 steps takes about a minute.
+    let judge_int8 = root().join("models/world-judge/model.int8.safetensors");
+    let out = cliplens()
+        .args(["audit", "probe", "--json", "--seeds", "1", "--steps", "20", "--prompt", "a photo of a chef", "--model"])
+        .arg(&int8)
+        .arg("--judge")
+        .arg(&judge_int8)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cliplens audit probe: {}", String::from_utf8_lossy(&out.stderr));
+    let audit_probe_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // CLIP-debias on the doctor/nurse shortcut (roles drawn), as the page trains it.
+    let debias_folder = work.join("debias");
+    run(
+        cliplens().args(["world", "generate", "--seed", "604", "--count", "300", "--roles", "doctor,nurse", "--role-shown", "--out"]).arg(&debias_folder),
+        "world generate",
+    );
+    let debias_labels = work.join("debias-labels.csv");
+    std::fs::rename(debias_folder.join("labels.csv"), &debias_labels).unwrap();
+    let out = cliplens()
+        .args(["audit", "debias", "--json", "--attribute", "group=glim,vorn", "--target", "role", "--model"])
+        .arg(&int8)
+        .arg("--dir")
+        .arg(&debias_folder)
+        .arg("--labels")
+        .arg(&debias_labels)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cliplens audit debias: {}", String::from_utf8_lossy(&out.stderr));
+    let audit_debias_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let plan = serde_json::json!({
-        "audit": {"folder": audit_folder, "labels": audit_labels, "count": 60, "cli_associations": audit_associations, "cli_folder": audit_folder_cli},
+        "audit": {
+            "folder": audit_folder, "labels": audit_labels, "count": 60, "cli_associations": audit_associations, "cli_folder": audit_folder_cli,
+            "cli_probe": audit_probe_cli,
+            "debias_folder": debias_folder, "debias_labels": debias_labels, "debias_count": 300, "cli_debias": audit_debias_cli,
+        },
         "concepts": {"a": concepts_a, "b": concepts_b, "a_count": 40, "b_count": 40, "cli": concepts_cli},
         "invert": {"prompt": invert_prompt, "preset": "quick", "steps": invert_steps, "seed": invert_seed, "cli": invert_cli},
         "hub": hub,

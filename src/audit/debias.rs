@@ -231,7 +231,9 @@ pub async fn on_folder(
     let group_column =
         group.map(str::to_string).or_else(|| report.settings.attributes.first().map(|a| a.name.clone())).filter(|c| table.column(c).is_some());
     let groups = group_column.as_ref().map(|c| table.text(c, &matched, &mut problems));
-    let rows: Vec<usize> = (0..files.len()).filter(|&i| labels_of[i].is_some() && groups.as_ref().is_none_or(|g| g[i].is_some())).collect();
+    let mut rows: Vec<usize> = (0..files.len()).filter(|&i| labels_of[i].is_some() && groups.as_ref().is_none_or(|g| g[i].is_some())).collect();
+    // By name: the seeded split must not depend on the order the images came in (a page, a directory listing).
+    rows.sort_by(|&a, &b| files[a].cmp(&files[b]));
     let files_used: Vec<String> = rows.iter().map(|&i| files[i].clone()).collect();
     let labels: Vec<String> = rows.iter().map(|&i| labels_of[i].clone().expect("filtered")).collect();
     let mut pseudo = Vec::with_capacity(rows.len());

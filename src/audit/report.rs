@@ -356,6 +356,19 @@ fn debias_html(r: &DebiasReport) -> String {
     out
 }
 
+/// Two audits side by side: each headline figure of `a`, its value, and
+/// the value in `b` (None where `b` lacks it).
+pub fn comparison(a: &AuditRecord, b: &AuditRecord) -> Result<Vec<(String, f64, Option<f64>)>> {
+    if a.kind != b.kind {
+        return Err(Error::usage("comparison", format!("a {:?} audit and a {:?} audit have no figures in common", a.kind, b.kind)));
+    }
+    let hb = headline(b)?;
+    Ok(headline(a)?.into_iter().map(|(k, va)| {
+        let vb = hb.iter().find(|(kb, _)| *kb == k).map(|x| x.1);
+        (k, va, vb)
+    }).collect())
+}
+
 /// Headline numbers of a record, for comparing two: (name, value).
 pub fn headline(record: &AuditRecord) -> Result<Vec<(String, f64)>> {
     Ok(match record.kind {
@@ -444,13 +457,9 @@ pub fn html(records: &[AuditRecord], names: &[String]) -> Result<String> {
     if let [a, b] = records
         && a.kind == b.kind
     {
-        let (ha, hb) = (headline(a)?, headline(b)?);
-        let rows: Vec<Vec<String>> = ha
-            .iter()
-            .map(|(k, va)| {
-                let vb = hb.iter().find(|(kb, _)| kb == k).map(|x| x.1);
-                vec![k.clone(), num(*va), vb.map_or("–".into(), num), vb.map_or("–".into(), |vb| format!("{:+.3}", vb - va))]
-            })
+        let rows: Vec<Vec<String>> = comparison(a, b)?
+            .into_iter()
+            .map(|(k, va, vb)| vec![k, num(va), vb.map_or("–".into(), num), vb.map_or("–".into(), |vb| format!("{:+.3}", vb - va))])
             .collect();
         out += &format!("<section><h2>Comparison: {} against {}</h2>", esc(&names[0]), esc(&names[1]));
         out += &table(&["figure", &names[0], &names[1], "difference"], &rows);

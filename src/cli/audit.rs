@@ -468,7 +468,8 @@ fn run_debias(args: DebiasArgs) -> Result<ExitCode> {
         args.options.labels.clone().ok_or_else(|| Error::usage("--labels", "debias needs a labels CSV with the target column"))?;
     let (report, files, embeds) = folder_audit(&m, &args.options, |_| {}, None)?;
     let origin = labels_path.display().to_string();
-    let (table, problems) = Table::parse(&read(&labels_path)?, &origin, &[args.target.as_str()])?;
+    // Its row problems are in the folder audit's already.
+    let (table, _) = Table::parse(&read(&labels_path)?, &origin, &[args.target.as_str()])?;
     if let Some(g) = &args.group
         && table.column(g).is_none()
     {
@@ -481,10 +482,8 @@ fn run_debias(args: DebiasArgs) -> Result<ExitCode> {
         seed: args.options.seed,
         ..HeadSettings::default()
     };
-    let mut out =
+    let out =
         pollster::block_on(debias::on_folder(&m.device, &files, &embeds, &report, &table, &args.target, args.group.as_deref(), &settings))?;
-    // The table's own row problems first, as before.
-    out.debias.warnings.splice(0..0, problems);
     let result = &out.debias;
     if args.json {
         print_json(&AuditRecord::new(AuditKind::Debias, m.info, None, &out)?)?;

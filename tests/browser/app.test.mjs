@@ -953,10 +953,53 @@ async function auditChecks(page, base, mode) {
   check(folder.images === want.count && Math.abs(folder.ari - cli.ari) < 1e-9 && folder.ari >= 0.8 && sizes(folder) === sizes(cli) && shares(folder) === shares(cli),
     `${tag} ${summary.trim()}: ARI ${folder.ari?.toFixed(3)} (CLI ${cli.ari.toFixed(3)}), groups ${sizes(folder)} (CLI ${sizes(cli)}), perceived ${shares(folder)} (CLI ${shares(cli)})`);
 
+  fs.mkdirSync(plan.out_dir, { recursive: true });
+  const folder60 = path.join(plan.out_dir, `audit-${mode}-folder-60.json`);
+  fs.copyFileSync(await folderDownload.path(), folder60);
+  const [weightsDownload] = await Promise.all([page.waitForEvent('download'), page.click('#audit-weights-csv')]);
+  const weightLines = fs.readFileSync(await weightsDownload.path(), 'utf8').trim().split('\n');
+  const weightSum = weightLines.slice(1).reduce((sum, l) => sum + Number(l.split(',').pop()), 0);
+  check(weightLines[0] === 'file,weight' && weightLines.length === want.count + 1 && Math.abs(weightSum / want.count - 1) < 1e-6,
+    `${tag} the resampling weights CSV: ${weightLines.length - 1} files, mean weight ${(weightSum / want.count).toFixed(6)}`);
+
+  // The inversion probe, judged by the site's world-judge: first cancelled
+  // after its first picture, then in full against the CLI's run.
+  const probeCli = want.cli_probe;
+  await page.fill('#audit-probe-prompts', 'a photo of a chef');
+  await page.dispatchEvent('#audit-probe-prompts', 'change');
+  await page.fill('#audit-probe-steps', '20');
+  await page.dispatchEvent('#audit-probe-steps', 'change');
+  const judge = await page.$eval('#audit-probe-judge', (s) => s.value);
+  await page.fill('#audit-probe-seeds', '8');
+  await page.dispatchEvent('#audit-probe-seeds', 'change');
+  await page.click('#audit-run-probe');
+  await page.waitForSelector('#audit-probe-grid figure', { timeout: 300_000 });
+  await page.click('.job-cancel');
+  await page.waitForSelector('#audit-probe-warnings', { timeout: 120_000 });
+  const stopped = await page.textContent('#audit-probe-warnings');
+  const cancelledCount = await page.$$eval('#audit-probe-grid figure', (f) => f.length);
+  check(judge === 'world-judge' && /stopped after \d+ of 16 inversions/.test(stopped) && cancelledCount < 16,
+    `${tag} probe judged by ${judge}; Cancel after the first picture: "${stopped.trim()}" (${cancelledCount} pictures kept)`);
+  await page.fill('#audit-probe-seeds', '1');
+  await page.dispatchEvent('#audit-probe-seeds', 'change');
+  const probeStarted = Date.now();
+  await page.click('#audit-run-probe');
+  await page.waitForFunction(() => document.querySelectorAll('#audit-probe-table tbody tr').length === 2 && !document.querySelector('#audit-probe-warnings'), null, { timeout: 600_000 });
+  const probeSeconds = (Date.now() - probeStarted) / 1000;
+  const [probeDownload] = await Promise.all([page.waitForEvent('download'), page.click('#audit-probe-json')]);
+  const probe = JSON.parse(fs.readFileSync(await probeDownload.path(), 'utf8'));
+  const judged = (r) => r.images.map((i) => i.judged).join(',');
+  const shifts = (r) => r.prompts.filter((p) => !p.baseline).map((p) => p.log_odds_shift);
+  const shiftGap = Math.max(...shifts(probe).map((v, i) => Math.abs(v - shifts(probeCli)[i])));
+  const pictures = await page.$$eval('#audit-probe-grid img', (imgs) => imgs.filter((i) => i.naturalWidth > 0 && i.alt).length);
+  check(probe.kind === 'probe' && probe.judge?.name === 'world-judge' && judged(probe) === judged(probeCli) && pictures === 2
+    && shifts(probe)[0] < 0 && shiftGap < 1,
+    `${tag} probe in ${probeSeconds.toFixed(0)} s: judged ${judged(probe)} (CLI ${judged(probeCli)}), log-odds shifts ${shifts(probe).map((v) => v.toFixed(2))} (CLI ${shifts(probeCli).map((v) => v.toFixed(2))}, within ${shiftGap.toFixed(2)}), ${pictures} pictures with alt text`);
+
   const [report] = await Promise.all([page.waitForEvent('download'), page.click('#audit-report')]);
   const html = fs.readFileSync(await report.path(), 'utf8');
-  check(/CLIP-perceived/.test(html) && /<svg/.test(html) && /id="audits"/.test(html) && !/https?:\/\//.test(html),
-    `${tag} the HTML report is self-contained (${(html.length / 1024).toFixed(0)} KiB, charts, the audits inside, no links out)`);
+  check(/CLIP-perceived/.test(html) && /<svg/.test(html) && /id="audits"/.test(html) && /Inversion probe/.test(html) && !/https?:\/\//.test(html),
+    `${tag} the HTML report is self-contained (${(html.length / 1024).toFixed(0)} KiB, charts, the probe, the audits inside, no links out)`);
 
   for (const [width, height] of [[1280, 900], [390, 844]]) {
     await page.setViewportSize({ width, height });
@@ -979,6 +1022,54 @@ async function auditChecks(page, base, mode) {
   const chooser = page.waitForEvent('filechooser', { timeout: 5_000 }).then((c) => c, () => null);
   if (presses > 0) await page.keyboard.press('Enter');
   check(presses > 0 && (await chooser) !== null, `${tag} the labels picker: reached with ${presses} Tab presses, Enter opens it`);
+
+  // CLIP-debias on the doctor/nurse shortcut: the page's images replaced by that folder.
+  await page.goto(`${base}#embed`);
+  await page.click('#clear');
+  await page.goto(`${base}#audit`);
+  await page.setInputFiles('#audit-folder-picker', want.debias_folder);
+  await page.setInputFiles('#audit-labels', want.debias_labels);
+  await page.waitForFunction(() => /debias-labels\.csv/.test(document.querySelector('#audit-csvs')?.textContent ?? ''));
+  const debiasStarted = Date.now();
+  let debiasSummary = '';
+  while (Date.now() - debiasStarted < 600_000) {
+    await page.click('#audit-run-folder');
+    await page.waitForFunction((before) => (document.querySelector('#audit-folder-summary')?.textContent ?? '') !== before || document.querySelector('#audit-error'), debiasSummary, { timeout: 120_000 }).catch(() => {});
+    debiasSummary = (await page.textContent('#audit-folder-summary').catch(() => '')) ?? '';
+    if (new RegExp(`^${want.debias_count} images`).test(debiasSummary)) break;
+    await page.waitForTimeout(2000);
+  }
+  const [folderB] = await Promise.all([page.waitForEvent('download'), page.click('#audit-folder-json')]);
+  const folder300 = path.join(plan.out_dir, `audit-${mode}-folder-300.json`);
+  fs.copyFileSync(await folderB.path(), folder300);
+  await page.fill('#audit-debias-target', 'role');
+  await page.dispatchEvent('#audit-debias-target', 'change');
+  const trainStarted = Date.now();
+  await page.click('#audit-run-debias');
+  await page.waitForSelector('#audit-debias-table tbody tr', { timeout: 600_000 });
+  const trainSeconds = (Date.now() - trainStarted) / 1000;
+  const [debiasDownload] = await Promise.all([page.waitForEvent('download'), page.click('#audit-debias-json')]);
+  const debias = JSON.parse(fs.readFileSync(await debiasDownload.path(), 'utf8'));
+  const dcli = want.cli_debias;
+  const methods = (r) => r.methods.map((m) => m.method).join(',');
+  const gap = Math.max(...debias.methods.flatMap((m, i) => [
+    Math.abs(m.overall_accuracy.value - dcli.methods[i].overall_accuracy.value), Math.abs(m.worst_group_accuracy.value - dcli.methods[i].worst_group_accuracy.value)]));
+  const figure = (r, name) => { const m = r.methods.find((x) => x.method === name); return `${(100 * m.overall_accuracy.value).toFixed(1)}%/${(100 * m.worst_group_accuracy.value).toFixed(1)}%`; };
+  check(debias.kind === 'debias' && methods(debias) === methods(dcli) && debias.test_items === dcli.test_items && gap <= 0.02 && debias.ari >= 0.8,
+    `${tag} debias of ${want.debias_count} images in ${trainSeconds.toFixed(0)} s: ${methods(debias)}; overall/worst ERM ${figure(debias, 'erm')} (CLI ${figure(dcli, 'erm')}), CLIP-debias ${figure(debias, 'clip-debias')} (CLI ${figure(dcli, 'clip-debias')}), largest gap ${(100 * gap).toFixed(1)} points, ARI ${debias.ari?.toFixed(3)}`);
+
+  // Two saved folder audits side by side.
+  await page.setInputFiles('#audit-compare-picker', [folder60, folder300]);
+  await page.waitForSelector('#audit-compare-table tbody tr', { timeout: 30_000 });
+  const compared = await page.$$eval('#audit-compare-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+  const ariRow = compared.find((r) => r[0] === 'ARI');
+  check(ariRow && ariRow[1] === '1.000' && compared.length >= 3,
+    `${tag} two saved audits compared: ${compared.length} figures (ARI ${ariRow?.slice(1).join(' / ')})`);
+  const [comparison] = await Promise.all([page.waitForEvent('download'), page.click('#audit-compare-report')]);
+  const comparisonHtml = fs.readFileSync(await comparison.path(), 'utf8');
+  check(/Comparison: audit-/.test(comparisonHtml), `${tag} the comparison saves as one HTML file (${(comparisonHtml.length / 1024).toFixed(0)} KiB)`);
+  const findings = await axeFindings(page);
+  check(findings.length === 0, `${tag} with the probe, debias and comparison shown: ${findings.length} serious axe-core findings${findings.map((f) => '\n       ' + f).join('')}`);
   await page.goto(`${base}#embed`);
   await page.click('#clear');
 }

@@ -161,6 +161,9 @@ impl AppState {
             FromWorker::Intervened { intervention, .. } => self.concepts.intervention.set(Some(intervention)),
             FromWorker::AssociationsAudited { job, report, model_sha256 } => self.associations_audited(job, report, model_sha256),
             FromWorker::FolderAudited { job, report, model_sha256 } => self.folder_audited(job, report, model_sha256),
+            FromWorker::ProbeImaged { job, image, picture, .. } => self.probe_imaged(job, image, picture),
+            FromWorker::Probed { job, report, model_sha256, judge } => self.probed(job, report, model_sha256, judge),
+            FromWorker::Debiased { job, report, model_sha256 } => self.debiased(job, report, model_sha256),
             FromWorker::Requests { urls } => self.requests.worker_reported(urls),
             FromWorker::DeviceLost { message } => self.recover(None, Vec::new(), format!("the GPU device was lost ({message})"), true),
             FromWorker::Crashed { job, items, message, device_lost } => {

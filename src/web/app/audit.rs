@@ -6,10 +6,13 @@
 //! charts, and saves the report (HTML, JSON) that `cliplens audit report` reads too.
 
 use cliplens::audit::associations::{AssociationReport, AssociationSpec, PromptSet};
+use cliplens::audit::debias::{FolderDebias, HeadSettings};
 use cliplens::audit::folder::{self, AttributeSpec, FolderReport, FolderSettings, PERCEIVED_NOTE};
+use cliplens::audit::probe::{ProbeImage, ProbeReport, ProbeSettings};
 use cliplens::audit::report::{self, AuditKind, AuditRecord, ModelInfo};
-use cliplens::audit::stats::Estimate;
-use cliplens::protocol::{CsvText, JobId, ToWorker};
+use cliplens::audit::stats::{self, Estimate};
+use cliplens::invert::Preset;
+use cliplens::protocol::{CsvText, JobId, Thumbnail, ToWorker};
 use leptos::prelude::*;
 
 use crate::app::AppState;
@@ -75,6 +78,17 @@ impl SetsText {
     }
 }
 
+/// Two saved audits, their names and (figure, value in the first, value in the second) rows.
+type Comparison = (Vec<AuditRecord>, Vec<String>, Vec<(String, f64, Option<f64>)>);
+
+fn default_probe_prompts(world: bool) -> (&'static str, &'static str) {
+    if world {
+        ("a photo of a pilot\na photo of a doctor\na photo of a nurse\na photo of a chef", "a photo of a figure")
+    } else {
+        ("a photo of a doctor\na photo of a nurse\na photo of a CEO\na photo of a successful student", "a photo of a person")
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct Audit {
     sets: RwSignal<Option<SetsText>>,
@@ -87,6 +101,27 @@ pub struct Audit {
     queries: RwSignal<String>,
     labels: RwSignal<Option<CsvText>>,
     predictions: RwSignal<Option<CsvText>>,
+    /// The probe's inputs as typed.
+    probe_prompts: RwSignal<String>,
+    probe_baseline: RwSignal<String>,
+    probe_seeds: RwSignal<String>,
+    probe_steps: RwSignal<String>,
+    /// The judge: a site model's id, or "" for the model itself.
+    probe_judge: RwSignal<String>,
+    /// Probe pictures start blurred for models other than the world's (an
+    /// inversion of a web-trained CLIP can be disturbing).
+    probe_blur: RwSignal<bool>,
+    /// The site's models (judge choices).
+    site_models: RwSignal<Vec<String>>,
+    /// The probe's inversions as they come: the record and its picture as a `data:` URL.
+    pub probe_images: RwSignal<Vec<(ProbeImage, String)>>,
+    /// The probe's report, the model's sha256 and the judge (name, sha256).
+    pub probe: RwSignal<Option<(ProbeReport, String, Option<(String, String)>)>>,
+    debias_target: RwSignal<String>,
+    debias_group: RwSignal<String>,
+    pub debias: RwSignal<Option<(FolderDebias, String)>>,
+    /// Two saved audits side by side: their names and (figure, a, b) rows.
+    compared: RwSignal<Option<Comparison>>,
     pending: StoredValue<Vec<JobId>>,
     pub error: RwSignal<Option<String>>,
 }
@@ -103,6 +138,19 @@ impl Audit {
             queries: RwSignal::new(String::new()),
             labels: RwSignal::new(None),
             predictions: RwSignal::new(None),
+            probe_prompts: RwSignal::new(String::new()),
+            probe_baseline: RwSignal::new(String::new()),
+            probe_seeds: RwSignal::new("4".into()),
+            probe_steps: RwSignal::new("40".into()),
+            probe_judge: RwSignal::new(String::new()),
+            probe_blur: RwSignal::new(false),
+            site_models: RwSignal::new(Vec::new()),
+            probe_images: RwSignal::new(Vec::new()),
+            probe: RwSignal::new(None),
+            debias_target: RwSignal::new("role".into()),
+            debias_group: RwSignal::new(String::new()),
+            debias: RwSignal::new(None),
+            compared: RwSignal::new(None),
             pending: StoredValue::new(Vec::new()),
             error: RwSignal::new(None),
         }
@@ -129,7 +177,8 @@ impl AppState {
         }
     }
 
-    pub fn run_folder_audit(self) {
+    /// The page's embedded images and the folder settings from the form.
+    fn folder_inputs(self) -> Result<(Vec<String>, Vec<Vec<f32>>, FolderSettings), String> {
         let a = self.audit;
         let world = is_world(&self.model_name());
         let (files, embeds): (Vec<String>, Vec<Vec<f32>>) = self
@@ -137,23 +186,116 @@ impl AppState {
             .images
             .with_untracked(|rows| rows.iter().filter_map(|r| Some((r.name.clone(), r.result.with_untracked(|x| x.embed.clone())?))).unzip());
         if files.len() < 2 {
-            a.error.set(Some("add at least two images (a folder) first".into()));
-            return;
+            return Err("add at least two images (a folder) first".into());
         }
-        let attribute = match AttributeSpec::parse(a.attribute.get_untracked().trim(), folder::default_templates(world)) {
-            Ok(x) => x,
-            Err(e) => return a.error.set(Some(e.to_string())),
-        };
+        let attribute = AttributeSpec::parse(a.attribute.get_untracked().trim(), folder::default_templates(world)).map_err(|e| e.to_string())?;
         let mut settings = FolderSettings::new(vec![attribute], 0);
         if let Ok(k) = a.k.get_untracked().trim().parse::<usize>() {
             settings.k = k.max(1);
         }
         settings.queries = SetsText::lines(&a.queries.get_untracked());
+        Ok((files, embeds, settings))
+    }
+
+    pub fn run_folder_audit(self) {
+        let a = self.audit;
+        let (files, embeds, settings) = match self.folder_inputs() {
+            Ok(x) => x,
+            Err(e) => return a.error.set(Some(e)),
+        };
         a.error.set(None);
         let job = self.jobs.open(JobKind::Audit, &format!("auditing {} images", files.len()));
         a.pending.update_value(|p| p.push(job));
         let (labels, predictions) = (a.labels.get_untracked(), a.predictions.get_untracked());
         self.link.send(ToWorker::AuditFolder { job, files, embeds, settings, labels, predictions }, Vec::new());
+    }
+
+    pub fn run_debias(self) {
+        let a = self.audit;
+        let (files, embeds, settings) = match self.folder_inputs() {
+            Ok(x) => x,
+            Err(e) => return a.error.set(Some(e)),
+        };
+        let Some(labels) = a.labels.get_untracked() else {
+            return a.error.set(Some("choose a labels CSV first: it holds the column the classifier learns".into()));
+        };
+        let target = a.debias_target.get_untracked().trim().to_string();
+        if target.is_empty() {
+            return a.error.set(Some("name the labels column the classifier learns".into()));
+        }
+        let group = Some(a.debias_group.get_untracked().trim().to_string()).filter(|g| !g.is_empty());
+        a.error.set(None);
+        let job = self.jobs.open(JobKind::Audit, &format!("training a classifier on {} images four ways", files.len()));
+        a.pending.update_value(|p| p.push(job));
+        let head = HeadSettings::default();
+        self.link.send(ToWorker::AuditDebias { job, files, embeds, settings, labels, target, group, head }, Vec::new());
+    }
+
+    pub fn run_probe(self) {
+        let a = self.audit;
+        let Some(model) = self.models.model.get_untracked() else { return };
+        let world = is_world(&model.name);
+        let prompts = SetsText::lines(&a.probe_prompts.get_untracked());
+        let number = |text: String, what: &str, max: usize| -> Result<usize, String> {
+            match text.trim().parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(format!("{what} {:?}: give a whole number from 1 to {max}", text.trim())),
+            }
+        };
+        let settings = (|| {
+            if prompts.is_empty() {
+                return Err("write at least one prompt to invert".to_string());
+            }
+            let seeds = number(a.probe_seeds.get_untracked(), "seeds", 64)?;
+            let steps = number(a.probe_steps.get_untracked(), "steps", 2000)?;
+            let attribute = AttributeSpec::parse(a.attribute.get_untracked().trim(), folder::default_templates(world)).map_err(|e| e.to_string())?;
+            let mut invert = Preset::Quick.settings_for(model.image_size);
+            invert.steps = steps;
+            let baseline = Some(a.probe_baseline.get_untracked().trim().to_string()).filter(|b| !b.is_empty());
+            let judge = a.probe_judge.get_untracked();
+            Ok(ProbeSettings {
+                prompts: prompts.clone(),
+                baseline,
+                seeds,
+                first_seed: 0,
+                attribute,
+                invert,
+                resamples: stats::DEFAULT_RESAMPLES,
+                self_judged: judge.is_empty(),
+            })
+        })();
+        match settings {
+            Ok(settings) => {
+                a.error.set(None);
+                a.probe_images.set(Vec::new());
+                a.probe.set(None);
+                let judge = Some(a.probe_judge.get_untracked()).filter(|j| !j.is_empty());
+                let total = (settings.prompts.len() + usize::from(settings.baseline.is_some())) * settings.seeds;
+                let job = self.jobs.open(JobKind::Audit, &format!("probing: {total} inversions"));
+                a.pending.update_value(|p| p.push(job));
+                self.link.send(ToWorker::AuditProbe { job, settings, judge }, Vec::new());
+            }
+            Err(e) => a.error.set(Some(e)),
+        }
+    }
+
+    pub fn probe_imaged(self, job: JobId, image: ProbeImage, picture: Thumbnail) {
+        if self.audit.pending.with_value(|p| p.contains(&job)) {
+            let url = files::thumbnail_url(&picture).unwrap_or_default();
+            self.audit.probe_images.update(|v| v.push((image, url)));
+        }
+    }
+
+    pub fn probed(self, job: JobId, report: ProbeReport, sha256: String, judge: Option<(String, String)>) {
+        if self.audit.pending.with_value(|p| p.contains(&job)) {
+            self.audit.probe.set(Some((report, sha256, judge)));
+        }
+    }
+
+    pub fn debiased(self, job: JobId, report: FolderDebias, sha256: String) {
+        if self.audit.pending.with_value(|p| p.contains(&job)) {
+            self.audit.debias.set(Some((report, sha256)));
+        }
     }
 
     pub fn associations_audited(self, job: JobId, report: AssociationReport, sha256: String) {
@@ -172,19 +314,51 @@ impl AppState {
     fn audit_records(self) -> Vec<(AuditRecord, String)> {
         let name = self.model_name();
         let info = |sha256: &str| ModelInfo { name: name.clone(), sha256: sha256.to_string() };
+        let a = self.audit;
         let mut out = Vec::new();
-        if let Some((r, sha)) = self.audit.associations.get_untracked()
+        if let Some((r, sha)) = a.associations.get_untracked()
             && let Ok(record) = AuditRecord::new(AuditKind::Associations, info(&sha), None, &r)
         {
             out.push((record, "prompt associations".to_string()));
         }
-        if let Some((r, sha)) = self.audit.folder.get_untracked()
+        if let Some((r, sha, judge)) = a.probe.get_untracked() {
+            let judge = judge.map(|(name, sha256)| ModelInfo { name, sha256 });
+            if let Ok(record) = AuditRecord::new(AuditKind::Probe, info(&sha), judge, &r) {
+                out.push((record, "inversion probe".to_string()));
+            }
+        }
+        if let Some((r, sha)) = a.folder.get_untracked()
             && let Ok(record) = AuditRecord::new(AuditKind::Folder, info(&sha), None, &r)
         {
             out.push((record, "the page's images".to_string()));
         }
+        if let Some((r, sha)) = a.debias.get_untracked()
+            && let Ok(record) = AuditRecord::new(AuditKind::Debias, info(&sha), None, &r)
+        {
+            out.push((record, "CLIP-debias on the page's images".to_string()));
+        }
         out
     }
+}
+
+/// Reads saved audits (JSON exports or HTML reports) for the comparison.
+async fn read_audits(picked: Vec<(String, web_sys::File)>) -> Result<(Vec<AuditRecord>, Vec<String>), String> {
+    let mut records = Vec::new();
+    let mut names = Vec::new();
+    for (name, file) in picked {
+        let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok().and_then(|t| t.as_string()).ok_or(format!("{name}: could not be read"))?;
+        let found = if text.trim_start().starts_with('{') {
+            vec![AuditRecord::parse(text.as_bytes(), &name).map_err(|e| e.to_string())?]
+        } else {
+            report::records_from_html(&text, &name).map_err(|e| e.to_string())?
+        };
+        let stem = name.rsplit('/').next().unwrap_or(&name).trim_end_matches(".json").trim_end_matches(".html").to_string();
+        for (i, r) in found.into_iter().enumerate() {
+            names.push(if i == 0 { stem.clone() } else { format!("{stem} #{}", i + 1) });
+            records.push(r);
+        }
+    }
+    Ok((records, names))
 }
 
 fn pct(e: &Estimate) -> String {
@@ -208,6 +382,17 @@ pub fn AuditPage() -> impl IntoView {
             a.sets_for.set_value(model.name.clone());
             a.sets.set(Some(SetsText::from_spec(&default_spec(&model.name))));
             a.attribute.set(if is_world(&model.name) { "group=glim,vorn".into() } else { "gender=man,woman".into() });
+            let (prompts, baseline) = default_probe_prompts(is_world(&model.name));
+            a.probe_prompts.set(prompts.into());
+            a.probe_baseline.set(baseline.into());
+            a.probe_blur.set(!is_world(&model.name));
+            // The world's judge grades the world model; anything else judges itself unless the user picks.
+            a.probe_judge.set(if model.name == "world-clip" { "world-judge".into() } else { String::new() });
+        }
+    });
+    leptos::task::spawn_local(async move {
+        if let Some(m) = files::site_manifest().await {
+            a.site_models.set(m.models.iter().map(|m| m.id.clone()).collect());
         }
     });
     let field = move |get: fn(&SetsText) -> String, set: fn(&mut SetsText, String)| {
@@ -242,11 +427,53 @@ pub fn AuditPage() -> impl IntoView {
     };
     let save_json = move |kind: AuditKind| {
         let Some((record, _)) = state.audit_records().into_iter().find(|(r, _)| r.kind == kind) else { return };
-        let name = if kind == AuditKind::Folder { "cliplens-audit-folder.json" } else { "cliplens-audit-associations.json" };
+        let name = match kind {
+            AuditKind::Folder => "cliplens-audit-folder.json",
+            AuditKind::Associations => "cliplens-audit-associations.json",
+            AuditKind::Probe => "cliplens-audit-probe.json",
+            AuditKind::Debias => "cliplens-audit-debias.json",
+        };
         if let Err(e) = files::save(name, "application/json", &serde_json::to_string_pretty(&record).unwrap_or_default()) {
             state.notice.set(Some(format!("could not save the JSON: {e:?}")));
         }
     };
+    let on_compare = Callback::new(move |picked: Vec<(String, web_sys::File)>| {
+        leptos::task::spawn_local(async move {
+            match read_audits(picked).await {
+                Ok((records, names)) if records.len() >= 2 => match report::comparison(&records[0], &records[1]) {
+                    Ok(rows) => {
+                        a.error.set(None);
+                        a.compared.set(Some((records[..2].to_vec(), names[..2].to_vec(), rows)));
+                    }
+                    Err(e) => a.error.set(Some(format!("{} and {}: {e}", names[0], names[1]))),
+                },
+                Ok((records, _)) => a.error.set(Some(format!("pick two saved audits (JSON or HTML reports); these hold {}", records.len()))),
+                Err(e) => a.error.set(Some(e)),
+            }
+        })
+    });
+    let save_comparison = move |_| {
+        let Some((records, names, _)) = a.compared.get_untracked() else { return };
+        match report::html(&records, &names) {
+            Ok(html) => {
+                if let Err(e) = files::save("cliplens-audit-comparison.html", "text/html", &html) {
+                    state.notice.set(Some(format!("could not save the comparison: {e:?}")));
+                }
+            }
+            Err(e) => state.notice.set(Some(e.to_string())),
+        }
+    };
+    let save_weights = move |_| {
+        let Some((r, _)) = a.folder.get_untracked() else { return };
+        let mut csv = String::from("file,weight\n");
+        for (file, w) in &r.weights {
+            csv += &format!("\"{}\",{w}\n", file.replace('"', "\"\""));
+        }
+        if let Err(e) = files::save("cliplens-resampling-weights.csv", "text/csv", &csv) {
+            state.notice.set(Some(format!("could not save the weights: {e:?}")));
+        }
+    };
+    let probe_items = move || a.probe_images.get().into_iter().enumerate().collect::<Vec<_>>();
     let association_chart = move || {
         a.associations.with(|r| {
             r.as_ref().map(|(r, _)| {
@@ -280,6 +507,7 @@ pub fn AuditPage() -> impl IntoView {
             <h2>"Bias audit"</h2>
             <p>"What the loaded model associates with words, and what it perceives in your images. Everything runs on this page; nothing is uploaded."</p>
             <p class="note" id="audit-note">{PERCEIVED_NOTE}</p>
+            <label class="audit-attribute">"Sensitive attribute (name=value,value…), for the probe and your images: " <input id="audit-attribute" prop:value=move || a.attribute.get() on:change=move |ev| a.attribute.set(event_target_value(&ev))/></label>
             {move || a.error.get().map(|e| view! { <p class="error" role="alert" id="audit-error">{e}</p> })}
         </section>
         <section class="audit-associations audit-block" aria-labelledby="audit-associations-title">
@@ -326,11 +554,65 @@ pub fn AuditPage() -> impl IntoView {
                 }
             })}
         </section>
+        <section class="audit-probe audit-block" aria-labelledby="audit-probe-title">
+            <h3 id="audit-probe-title">"Inversion probe"</h3>
+            <p class="hint">"Each neutral prompt is turned into pictures by inversion (the studio's engine, quick preset, one seed per picture), and a model that did not make them says which value of the attribute each shows. A prompt that pulls pictures toward one group shows it against the baseline prompt: the log-odds shift is the mean ln(P(first value) / P(rest)) minus the baseline's."</p>
+            <div class="audit-probe-settings">
+                <label>"Prompts to invert" <textarea id="audit-probe-prompts" rows="4" prop:value=move || a.probe_prompts.get() on:change=move |ev| a.probe_prompts.set(event_target_value(&ev))></textarea></label>
+                <label>"Baseline prompt " <input id="audit-probe-baseline" prop:value=move || a.probe_baseline.get() on:change=move |ev| a.probe_baseline.set(event_target_value(&ev))/></label>
+                <label>"Seeds per prompt " <input id="audit-probe-seeds" inputmode="numeric" size="3" prop:value=move || a.probe_seeds.get() on:change=move |ev| a.probe_seeds.set(event_target_value(&ev))/></label>
+                <label>"Steps " <input id="audit-probe-steps" inputmode="numeric" size="4" prop:value=move || a.probe_steps.get() on:change=move |ev| a.probe_steps.set(event_target_value(&ev))/></label>
+                <label>"Judge " <select id="audit-probe-judge" on:change=move |ev| a.probe_judge.set(event_target_value(&ev))>
+                    <option value="" selected=move || a.probe_judge.get().is_empty()>"the model itself (its verdicts flatter it)"</option>
+                    {move || {
+                        let loaded = state.models.model.get().map(|m| m.name).unwrap_or_default();
+                        a.site_models.get().into_iter().filter(|id| *id != loaded).map(|id| {
+                            let selected = { let id = id.clone(); move || a.probe_judge.get() == id };
+                            view! { <option value=id.clone() selected=selected>{id.clone()}</option> }
+                        }).collect_view()
+                    }}
+                </select></label>
+            </div>
+            <button id="audit-run-probe" disabled=move || state.models.model.get().is_none() on:click=move |_| state.run_probe()>"Run the probe"</button>
+            {move || a.probe.get().map(|(r, _, judge)| {
+                let values = r.settings.attribute.values.clone();
+                view! {
+                    <p id="audit-probe-summary">{format!("{} inversions of {} steps, judged by {}.", r.images.len(), r.settings.invert.steps, judge.map_or("the model itself".to_string(), |(name, _)| name))}</p>
+                    <div class="table-wrap" tabindex="0" role="region" aria-label="inversion probe results"><table id="audit-probe-table">
+                        <thead><tr><th scope="col">"prompt"</th><th scope="col">"n"</th>
+                            {values.iter().map(|v| view! { <th scope="col">{format!("judged {v} [95% CI]")}</th> }).collect_view()}
+                            <th scope="col">"log-odds shift"</th></tr></thead>
+                        <tbody>{r.prompts.iter().map(|p| view! {
+                            <tr data-prompt=p.prompt.clone()>
+                                <th scope="row">{format!("{}{}", p.prompt, if p.baseline { " (baseline)" } else { "" })}</th>
+                                <td>{p.n}</td>
+                                {p.shares.iter().map(|(_, e)| view! { <td>{pct(e)}</td> }).collect_view()}
+                                <td class="shift">{p.log_odds_shift.map_or("–".to_string(), |v| format!("{v:+.2}"))}</td>
+                            </tr>
+                        }).collect_view()}</tbody>
+                    </table></div>
+                    {(!r.warnings.is_empty()).then(|| view! { <ul id="audit-probe-warnings">{r.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul> })}
+                    <button id="audit-probe-json" on:click=move |_| save_json(AuditKind::Probe)>"Save JSON"</button>
+                }
+            })}
+            <label><input type="checkbox" id="audit-probe-blur" prop:checked=move || a.probe_blur.get()
+                on:change=move |ev| a.probe_blur.set(event_target_checked(&ev))/>" blur pictures (on by default for models other than the world's)"</label>
+            <div id="audit-probe-grid" class="audit-probe-grid" class:blurred=move || a.probe_blur.get()>
+                <For each=probe_items key=|(i, (img, _))| (*i, img.seed) children=move |(_, (img, url))| {
+                    let caption = format!("{}, seed {}: {}", img.prompt, img.seed, img.judged);
+                    view! {
+                        <figure data-judged=img.judged.clone()>
+                            <img src=url alt=format!("inversion of {caption:?}") width="64" height="64"/>
+                            <figcaption>{caption}</figcaption>
+                        </figure>
+                    }
+                }/>
+            </div>
+        </section>
         <section class="audit-folder audit-block" aria-labelledby="audit-folder-title">
             <h3 id="audit-folder-title">"Your images"</h3>
             <ImageDrop files_id="audit-files" folder_id="audit-folder-picker" hint="The same images as Embed & compare. Read on this page, never uploaded.">{()}</ImageDrop>
             <div class="audit-folder-settings">
-                <label>"Attribute " <input id="audit-attribute" prop:value=move || a.attribute.get() on:change=move |ev| a.attribute.set(event_target_value(&ev))/></label>
                 <label>"Clusters k " <input id="audit-k" inputmode="numeric" size="3" placeholder="auto" prop:value=move || a.k.get() on:change=move |ev| a.k.set(event_target_value(&ev))/></label>
                 <Picker label="labels CSV…" id="audit-labels" single=true accept=".csv,text/csv" on_pick=on_labels/>
                 <Picker label="predictions CSV…" id="audit-predictions" single=true accept=".csv,text/csv" on_pick=on_predictions/>
@@ -362,11 +644,57 @@ pub fn AuditPage() -> impl IntoView {
                         <ul id="audit-problems">{r.problems.iter().chain(&r.warnings).map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul>
                     })}
                     <button id="audit-folder-json" on:click=move |_| save_json(AuditKind::Folder)>"Save JSON"</button>
+                    <button id="audit-weights-csv" on:click=save_weights>"Save resampling weights (CSV)"</button>
+                    <p class="hint">{format!("Resampling weights, {} (mean 1): for your own training pipeline, one row per file.", r.weights_method)}</p>
                 </div>
+            })}
+            <div class="audit-debias" aria-labelledby="audit-debias-title">
+                <h4 id="audit-debias-title">"A fairer classifier (CLIP-debias)"</h4>
+                <p class="hint">"A linear classifier on the images' embeddings learns a column of the labels CSV, trained on 60% of the images four ways: plain ERM; resampled so that every CLIP pseudo-group × label cell weighs the same (CLIP-debias, no group labels used); resampled by ERM's errors per cell; and by the true groups when the CSV has them (the oracle). All are scored on the other 40%: the worst group is the weakest group × label cell."</p>
+                <label>"Column to learn " <input id="audit-debias-target" size="10" prop:value=move || a.debias_target.get() on:change=move |ev| a.debias_target.set(event_target_value(&ev))/></label>
+                <label>" True group column " <input id="audit-debias-group" size="10" placeholder="the attribute's name" prop:value=move || a.debias_group.get() on:change=move |ev| a.debias_group.set(event_target_value(&ev))/></label>
+                <button id="audit-run-debias" disabled=move || state.models.model.get().is_none() || a.labels.get().is_none() on:click=move |_| state.run_debias()>"Train it four ways"</button>
+                {move || a.debias.get().map(|(r, _)| view! {
+                    <p id="audit-debias-summary">{format!(
+                        "Learning {:?}: {} training and {} held-out images; worst group over {}{}.",
+                        r.debias.target, r.debias.train_items, r.debias.test_items, r.debias.evaluation_groups,
+                        r.ari.map_or(String::new(), |ari| format!("; pseudo-groups against the true groups: ARI {ari:.3}"))
+                    )}</p>
+                    <div class="table-wrap" tabindex="0" role="region" aria-label="debias results"><table id="audit-debias-table">
+                        <thead><tr><th scope="col">"method"</th><th scope="col">"overall accuracy [95% CI]"</th><th scope="col">"worst group [95% CI]"</th><th scope="col">"worst group is"</th><th scope="col">"DP diff."</th><th scope="col">"EO diff."</th></tr></thead>
+                        <tbody>{r.debias.methods.iter().map(|m| view! {
+                            <tr data-method=m.method.clone()>
+                                <th scope="row" title=m.description.clone()>{m.method.clone()}</th>
+                                <td>{pct(&m.overall_accuracy)}</td>
+                                <td class="worst">{pct(&m.worst_group_accuracy)}</td>
+                                <td>{m.worst_group.clone()}</td>
+                                <td>{format!("{:.3}", m.fairness.demographic_parity_difference.value)}</td>
+                                <td>{format!("{:.3}", m.fairness.equalized_odds_difference.value)}</td>
+                            </tr>
+                        }).collect_view()}</tbody>
+                    </table></div>
+                    <ul class="hint">{r.debias.methods.iter().map(|m| view! { <li><b>{m.method.clone()}</b>": "{m.description.clone()}</li> }).collect_view()}</ul>
+                    {(!r.debias.warnings.is_empty()).then(|| view! { <ul id="audit-debias-warnings">{r.debias.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul> })}
+                    <button id="audit-debias-json" on:click=move |_| save_json(AuditKind::Debias)>"Save JSON"</button>
+                })}
+            </div>
+        </section>
+        <section class="audit-compare audit-block" aria-labelledby="audit-compare-title">
+            <h3 id="audit-compare-title">"Compare two saved audits"</h3>
+            <p class="hint">"Two JSON exports or HTML reports of the same kind (say, one model against another, or before and after a change): their headline figures side by side. Read on this page only."</p>
+            <Picker label="saved audits…" id="audit-compare-picker" accept=".json,.html,application/json,text/html" on_pick=on_compare/>
+            {move || a.compared.get().map(|(_, names, rows)| view! {
+                <div class="table-wrap" tabindex="0" role="region" aria-label="comparison of two audits"><table id="audit-compare-table">
+                    <thead><tr><th scope="col">"figure"</th><th scope="col">{names[0].clone()}</th><th scope="col">{names[1].clone()}</th><th scope="col">"difference"</th></tr></thead>
+                    <tbody>{rows.into_iter().map(|(k, va, vb)| view! {
+                        <tr><th scope="row">{k}</th><td>{format!("{va:.3}")}</td><td>{vb.map_or("–".into(), |v| format!("{v:.3}"))}</td><td>{vb.map_or("–".into(), |v| format!("{:+.3}", v - va))}</td></tr>
+                    }).collect_view()}</tbody>
+                </table></div>
+                <button id="audit-compare-report" on:click=save_comparison>"Save the comparison (HTML)"</button>
             })}
         </section>
         <section class="audit-report">
-            <button id="audit-report" disabled=move || a.associations.get().is_none() && a.folder.get().is_none() on:click=save_report>"Save the report (HTML)"</button>
+            <button id="audit-report" disabled=move || a.associations.get().is_none() && a.folder.get().is_none() && a.probe.get().is_none() && a.debias.get().is_none() on:click=save_report>"Save the report (HTML)"</button>
             <p class="hint">"One self-contained file: every table and chart, settings, seeds, model id and sha256. "<code>"cliplens audit report"</code>" reads it back and compares two."</p>
         </section>
     }

@@ -27,9 +27,22 @@ pub fn loaded_clip() -> Result<Rc<Clip>, String> {
     STATE.with_borrow(|s| s.clip.clone()).ok_or_else(|| "no model is loaded yet".to_string())
 }
 
-/// A model listed in the site's `models/manifest.json`: each file comes from
-/// the browser's cache or the site, and is checked against its sha256 before use.
-pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
+/// A site model's files, each from the browser's cache or the site and
+/// checked against its manifest sha256.
+pub struct BundledFiles {
+    pub model: ModelFiles,
+    /// The model's own image mean (the world models ship one), for concept decomposition.
+    pub image_mean: Option<(String, Vec<u8>)>,
+    /// Names the weights in caches (manifest id and sha256).
+    pub identity: Option<String>,
+    pub from_cache: bool,
+    /// The weights' sha256 as the manifest lists it.
+    pub weights_sha256: String,
+}
+
+/// Fetches (or reads from the cache) the files of the site model `id`;
+/// `None` when the job was cancelled meanwhile.
+pub async fn fetch_bundled(job: JobId, id: &str) -> Result<Option<BundledFiles>, String> {
     let cache = Store::open(MODEL_CACHE).await;
     let manifest_bytes = match download(SITE_MANIFEST, |_, _| true).await {
         Ok((bytes, _)) => {
@@ -69,7 +82,7 @@ pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
                 .await
                 {
                     Ok((bytes, _)) => bytes,
-                    Err(FetchError::Cancelled) => return Ok(()),
+                    Err(FetchError::Cancelled) => return Ok(None),
                     Err(e) => return Err(format!("{url}: {e}")),
                 };
                 entry.verify(&file.name, &bytes).map_err(|e| e.to_string())?;
@@ -81,23 +94,37 @@ pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
         };
         files.push((url, bytes));
     }
-    // The model's own image mean (the world models ship one), for concept decomposition.
-    let image_mean = match files.iter().position(|(url, _)| url.ends_with("/image_mean.json")) {
-        Some(i) => {
-            let (url, bytes) = files.remove(i);
-            Some((url, bytes))
-        }
-        None => None,
-    };
-    let weights_identity = entry.files_to_fetch().ok().and_then(|f| f.last().map(|w| format!("{}:{}", entry.id, w.sha256)));
+    let image_mean = files.iter().position(|(url, _)| url.ends_with("/image_mean.json")).map(|i| files.remove(i));
+    let weights = entry.files_to_fetch().ok().and_then(|f| f.last().map(|w| w.sha256.clone())).unwrap_or_default();
+    let identity = (!weights.is_empty()).then(|| format!("{}:{weights}", entry.id));
     let model = ModelFiles::from_named_files(id, files).map_err(|e| e.to_string())?;
-    install(job, model, from_cache, "from this site, every file's sha256 checked against its manifest".into(), weights_identity).await?;
-    let mean = image_mean.and_then(|(url, bytes)| {
+    Ok(Some(BundledFiles { model, image_mean, identity, from_cache, weights_sha256: weights }))
+}
+
+/// A model listed in the site's `models/manifest.json`: each file comes from
+/// the browser's cache or the site, and is checked against its sha256 before use.
+pub async fn load_bundled(job: JobId, id: &str) -> Result<(), String> {
+    let Some(b) = fetch_bundled(job, id).await? else { return Ok(()) };
+    install(job, b.model, b.from_cache, "from this site, every file's sha256 checked against its manifest".into(), b.identity).await?;
+    let mean = b.image_mean.and_then(|(url, bytes)| {
         let dim = STATE.with_borrow(|s| s.clip.as_ref().map(|c| c.config().projection_dim))?;
         cliplens::concepts::ImageMean::from_json(&bytes, &url, dim).ok()
     });
     STATE.with_borrow_mut(|s| s.image_mean = mean);
     Ok(())
+}
+
+/// The site model `id` as a second model beside the loaded one (the probe's
+/// judge), kept for the next probe; `None` when the job was cancelled.
+pub async fn side_model(job: JobId, id: &str) -> Result<Option<(Rc<Clip>, String)>, String> {
+    if let Some(hit) = STATE.with_borrow(|s| s.side_model.as_ref().filter(|(name, _, _)| name == id).map(|(_, c, sha)| (c.clone(), sha.clone()))) {
+        return Ok(Some(hit));
+    }
+    let Some(b) = fetch_bundled(job, id).await? else { return Ok(None) };
+    let device = STATE.with_borrow(|s| s.device.clone()).ok_or("the worker has no device yet")?;
+    let clip = Rc::new(Clip::load(&b.model, &device).map_err(|e| e.to_string())?);
+    STATE.with_borrow_mut(|s| s.side_model = Some((id.to_string(), clip.clone(), b.weights_sha256.clone())));
+    Ok(Some((clip, b.weights_sha256)))
 }
 
 /// A model from files the user picked (nothing is downloaded or cached).

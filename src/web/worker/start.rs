@@ -30,6 +30,8 @@ pub struct State {
     pub model_key: Option<String>,
     /// The loaded model's own image mean (`image_mean.json` beside a site model).
     pub image_mean: Option<cliplens::concepts::ImageMean>,
+    /// A second site model (id, model, weights sha256): the probe's judge.
+    pub side_model: Option<(String, Rc<Clip>, String)>,
     /// The concept dictionary `Decompose` uses (made by `PrepareConcepts`).
     pub dictionary: Option<Rc<cliplens::concepts::Dictionary>>,
     pub backend: Option<BackendKind>,
@@ -256,6 +258,10 @@ async fn run_queue() {
             ToWorker::AuditAssociations { job, spec } => audit::associations(job, spec).await,
             ToWorker::AuditFolder { job, files, embeds, settings, labels, predictions } => {
                 audit::folder(job, &files, &embeds, &settings, labels, predictions).await
+            }
+            ToWorker::AuditProbe { job, settings, judge } => audit::probe(job, &settings, judge.as_deref()).await,
+            ToWorker::AuditDebias { job, files, embeds, settings, labels, target, group, head } => {
+                audit::debias(job, &files, &embeds, &settings, labels, &target, group.as_deref(), &head).await
             }
             ToWorker::Init { .. } | ToWorker::ImageFiles { .. } | ToWorker::Cancel { .. } | ToWorker::Pause { .. } | ToWorker::Resume { .. } => Ok(()),
         };
