@@ -20,6 +20,11 @@ use crate::weights::WeightFormat;
 pub const MODEL_CACHE: &str = "cliplens-models-v1";
 /// The bucket for encoded concept dictionaries, keyed by model and vocabulary.
 pub const CONCEPT_CACHE: &str = "cliplens-concepts-v1";
+/// The bucket for image embeddings and previews, keyed by model, device and
+/// file (name, size, modification time): adding the same folder again, after
+/// a reload too, takes the results done before instead of computing them.
+/// It stays on this machine like every other cache; "Delete cached models" empties it.
+pub const EMBED_CACHE: &str = "cliplens-embeddings-v1";
 
 /// A job number chosen by the page; progress and results carry it back.
 pub type JobId = u32;
@@ -370,6 +375,35 @@ pub struct ItemResult {
     pub embed: Option<Vec<f32>>,
     pub error: Option<String>,
     pub warning: Option<String>,
+    /// The embedding came from [`EMBED_CACHE`] (computed before, on this device).
+    #[serde(default)]
+    pub from_cache: bool,
+}
+
+/// An image's embedding and preview as [`EMBED_CACHE`] keeps them: the
+/// dimension (u32), the floats, the preview's width and height (u32) and
+/// its RGB bytes, little-endian.
+pub fn cached_embedding_bytes(embed: &[f32], preview: &Thumbnail) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + 4 * embed.len() + preview.rgb.len());
+    out.extend_from_slice(&(embed.len() as u32).to_le_bytes());
+    for v in embed {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(preview.width as u32).to_le_bytes());
+    out.extend_from_slice(&(preview.height as u32).to_le_bytes());
+    out.extend_from_slice(&preview.rgb);
+    out
+}
+
+/// The inverse of [`cached_embedding_bytes`]; `None` for bytes of another shape.
+pub fn cached_embedding(bytes: &[u8]) -> Option<(Vec<f32>, Thumbnail)> {
+    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
+    let dim = u32_at(0)?;
+    let floats = bytes.get(4..4 + 4 * dim)?;
+    let embed = floats.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+    let (width, height) = (u32_at(4 + 4 * dim)?, u32_at(8 + 4 * dim)?);
+    let rgb = bytes.get(12 + 4 * dim..)?;
+    (rgb.len() == width * height * 3).then(|| (embed, Thumbnail { width, height, rgb: rgb.to_vec() }))
 }
 
 /// A small RGB preview of what the model sees (the center crop), row-major.
@@ -394,5 +428,14 @@ mod tests {
         let p = Progress { stage: "s".into(), done: 1, total: 2, unit: ProgressUnit::Bytes };
         assert_eq!(serde_json::to_value(&p).unwrap()["unit"], "bytes");
         assert_eq!(ToWorker::Cancel { job: 7 }.job(), Some(7));
+    }
+
+    #[test]
+    fn cached_embeddings_read_back_and_refuse_other_shapes() {
+        let preview = Thumbnail { width: 2, height: 1, rgb: vec![1, 2, 3, 4, 5, 6] };
+        let bytes = cached_embedding_bytes(&[0.5, -1.25, 3.0], &preview);
+        assert_eq!(cached_embedding(&bytes), Some((vec![0.5, -1.25, 3.0], preview)));
+        assert_eq!(cached_embedding(&bytes[..bytes.len() - 1]), None, "a cut-off entry is a miss");
+        assert_eq!(cached_embedding(b"\xff\xff\xff\xff"), None);
     }
 }

@@ -193,6 +193,14 @@ fn pseudo_groups_on_a_generated_folder_match_the_true_groups() {
     assert!(report.agreement[0].matching.matched_accuracy >= 0.95);
     let weights: f64 = report.weights.values().sum();
     assert!((weights / files.len() as f64 - 1.0).abs() < 1e-9, "weights average 1");
+    // The order the images come in (a page, a directory listing) changes nothing.
+    let (rev_files, rev_embeds): (Vec<String>, Vec<Vec<f32>>) = files.iter().cloned().zip(embeds.iter().cloned()).rev().unzip();
+    let (labels, _) = Table::parse(csv.as_bytes(), "labels.csv", &[]).unwrap();
+    let reversed =
+        folder::audit(&rev_files, &rev_embeds, &prompts, &settings, UserTables { labels: Some(labels), predictions: None, problems: Vec::new() })
+            .unwrap();
+    assert_eq!(reversed.assignments, report.assignments);
+    assert_eq!(reversed.weights, report.weights);
     // Retrieval skew read by the perceived group leans the planted way.
     for (query, leans) in [("a photo of a pilot", "glim"), ("a photo of a chef", "vorn")] {
         let s = report.retrieval.iter().find(|s| s.query == query && s.grouping == "CLIP-perceived group" && s.target == "dataset").unwrap();

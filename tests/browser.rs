@@ -302,12 +302,29 @@ fn web_app_in_chromium() {
         .unwrap();
     assert!(out.status.success(), "cliplens audit debias: {}", String::from_utf8_lossy(&out.stderr));
     let audit_debias_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A 2,000-image folder: the page reloads part-way and resumes from its cache.
+    let big_folder = work.join("audit-2000");
+    run(cliplens().args(["world", "generate", "--seed", "77", "--count", "2000", "--out"]).arg(&big_folder), "world generate");
+    let big_labels = work.join("audit-2000-labels.csv");
+    std::fs::rename(big_folder.join("labels.csv"), &big_labels).unwrap();
+    let out = cliplens()
+        .args(["audit", "folder", "--json", "--attribute", "group=glim,vorn", "--model"])
+        .arg(&int8)
+        .arg("--dir")
+        .arg(&big_folder)
+        .arg("--labels")
+        .arg(&big_labels)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cliplens audit folder (2,000): {}", String::from_utf8_lossy(&out.stderr));
+    let audit_big_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let plan = serde_json::json!({
         "audit": {
             "folder": audit_folder, "labels": audit_labels, "count": 60, "cli_associations": audit_associations, "cli_folder": audit_folder_cli,
             "cli_probe": audit_probe_cli,
             "debias_folder": debias_folder, "debias_labels": debias_labels, "debias_count": 300, "cli_debias": audit_debias_cli,
+            "big_folder": big_folder, "big_labels": big_labels, "big_count": 2000, "cli_big": audit_big_cli,
         },
         "concepts": {"a": concepts_a, "b": concepts_b, "a_count": 40, "b_count": 40, "cli": concepts_cli},
         "invert": {"prompt": invert_prompt, "preset": "quick", "steps": invert_steps, "seed": invert_seed, "cli": invert_cli},

@@ -238,6 +238,11 @@ pub fn audit(
     if n < 2 {
         return Err(Error::usage("folder", format!("{n} usable image(s): an audit needs at least two")));
     }
+    // By name: seeded clustering must not depend on the order the images came in (a page, a directory listing).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| files[a].cmp(&files[b]));
+    let files: &[String] = &order.iter().map(|&i| files[i].clone()).collect::<Vec<_>>();
+    let images: &[Vec<f32>] = &order.iter().map(|&i| images[i].clone()).collect::<Vec<_>>();
     let mut problems = tables.problems;
     let mut warnings = Vec::new();
     let probs = perceive(images, prompts);

@@ -310,6 +310,8 @@ async function folderChecks(page, mode, run = '') {
 async function cancelChecks(page, mode) {
   const tag = `[${mode}] cancel:`;
   await page.click('#clear');
+  // The folder was embedded just before: without this its results would come back from the cache at once.
+  await page.evaluate(() => caches.delete('cliplens-embeddings-v1'));
   await page.setInputFiles('#image-folder', plan.folder);
   await page.waitForFunction(() => {
     const m = document.querySelector('#counts')?.textContent.match(/: (\d+) embedded/);
@@ -1070,6 +1072,54 @@ async function auditChecks(page, base, mode) {
   check(/Comparison: audit-/.test(comparisonHtml), `${tag} the comparison saves as one HTML file (${(comparisonHtml.length / 1024).toFixed(0)} KiB)`);
   const findings = await axeFindings(page);
   check(findings.length === 0, `${tag} with the probe, debias and comparison shown: ${findings.length} serious axe-core findings${findings.map((f) => '\n       ' + f).join('')}`);
+  await page.goto(`${base}#embed`);
+  await page.click('#clear');
+  await auditScaleChecks(page, base, mode);
+}
+
+/**
+ * A 2,000-image folder audit: embedding shows progress, a reload part-way
+ * loses nothing (adding the folder again takes what was done from this
+ * browser's cache), memory stays under 1.5 GB, and the audit equals the CLI's.
+ */
+async function auditScaleChecks(page, base, mode) {
+  const tag = `[${mode}] audit, ${plan.audit.big_count} images:`;
+  const want = plan.audit;
+  await page.goto(`${base}#audit`);
+  const memory = memorySampler();
+  const started = Date.now();
+  await page.setInputFiles('#audit-folder-picker', want.big_folder);
+  // Part-way (a third embedded), the page is reloaded.
+  await page.waitForFunction(() => {
+    const p = document.querySelector('.job progress');
+    return p && Number(p.value) >= 0.3 && Number(p.value) < 0.9;
+  }, null, { timeout: 600_000, polling: 100 });
+  const progressLine = (await page.textContent('.job .job-line')) ?? '';
+  await page.reload();
+  await statusMatches(page, /world-clip: int8/, 300_000);
+  await page.goto(`${base}#audit`);
+  await page.setInputFiles('#audit-folder-picker', want.big_folder);
+  await page.setInputFiles('#audit-labels', want.big_labels);
+  await page.goto(`${base}#embed`);
+  const counts = await waitForCounts(page, want.big_count, 900_000);
+  const seconds = (Date.now() - started) / 1000;
+  const before = Number(counts.match(/(\d+) of them done before/)?.[1] ?? 0);
+  check(/embedding images/.test(progressLine) && before >= 0.3 * want.big_count && counts.startsWith(`${want.big_count} images: ${want.big_count} embedded`),
+    `${tag} reloaded at "${progressLine.trim()}"; the folder added again: "${counts}" (${seconds.toFixed(0)} s in all)`);
+  await page.goto(`${base}#audit`);
+  await page.click('#audit-run-folder');
+  await page.waitForFunction((n) => new RegExp(`^${n} images`).test(document.querySelector('#audit-folder-summary')?.textContent ?? ''), want.big_count, { timeout: 300_000 });
+  memory.stop();
+  const heap = await computeWorker(page).then((w) => w.evaluate(() => wasm_bindgen.test_hook_heap_bytes?.() ?? 0)).catch(() => 0);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#audit-folder-json')]);
+  const folder = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+  const cli = want.cli_big;
+  const sizes = (r) => r.groups.map((g) => g.n).join(',');
+  const shares = (r) => r.composition[0].values.map((v) => v.count).join(',');
+  check(folder.images === want.big_count && Math.abs(folder.ari - cli.ari) < 1e-9 && sizes(folder) === sizes(cli) && shares(folder) === shares(cli),
+    `${tag} ARI ${folder.ari?.toFixed(3)} (CLI ${cli.ari.toFixed(3)}), groups ${sizes(folder)} (CLI ${sizes(cli)}), perceived ${shares(folder)} (CLI ${shares(cli)})`);
+  check(memory.peak.renderer > 0 && memory.peak.renderer < 1.5e9,
+    `${tag} renderer memory peak ${(memory.peak.renderer / 1e6).toFixed(0)} MB (limit 1500 MB; GPU process ${(memory.peak.gpu / 1e6).toFixed(0)} MB, the worker's wasm memory ${(heap / 1e6).toFixed(0)} MB)`);
   await page.goto(`${base}#embed`);
   await page.click('#clear');
 }

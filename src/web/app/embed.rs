@@ -28,6 +28,8 @@ pub struct RowResult {
     pub error: Option<String>,
     /// Its job was cancelled before it was embedded; "Resume" embeds it.
     pub cancelled: bool,
+    /// The embedding was computed before (this browser's cache).
+    pub from_cache: bool,
 }
 
 impl RowResult {
@@ -213,6 +215,7 @@ impl AppState {
                             r.embed = result.embed;
                             r.error = result.error;
                             r.cancelled = false;
+                            r.from_cache = result.from_cache;
                             if url.is_some() {
                                 r.thumbnail = url;
                             }
@@ -393,14 +396,17 @@ pub fn EmbedPage() -> impl IntoView {
         }
     };
     let counts = move || {
-        let (total, done, failed, cancelled) = embed.images.with(|rows| {
-            rows.iter().fold((rows.len(), 0, 0, 0), |(n, d, f, c), r| {
-                r.result.with(|x| (n, d + x.embed.is_some() as usize, f + x.error.is_some() as usize, c + x.cancelled as usize))
+        let (total, done, failed, cancelled, cached) = embed.images.with(|rows| {
+            rows.iter().fold((rows.len(), 0, 0, 0, 0), |(n, d, f, c, k), r| {
+                r.result.with(|x| {
+                    (n, d + x.embed.is_some() as usize, f + x.error.is_some() as usize, c + x.cancelled as usize, k + (x.from_cache && x.embed.is_some()) as usize)
+                })
             })
         });
         let noun = if total == 1 { "image" } else { "images" };
         let rest = if cancelled > 0 { format!(", {cancelled} cancelled") } else { String::new() };
-        format!("{total} {noun}: {done} embedded, {failed} could not be read{rest}")
+        let cached = if cached > 0 { format!("; {cached} of them done before (this browser's cache)") } else { String::new() };
+        format!("{total} {noun}: {done} embedded, {failed} could not be read{rest}{cached}")
     };
     let any_cancelled = move || embed.images.with(|rows| rows.iter().any(|r| r.result.with(|x| x.cancelled)));
 

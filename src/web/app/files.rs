@@ -127,9 +127,11 @@ pub async fn storage_used() -> Option<f64> {
     js_sys::Reflect::get(&estimate, &"usage".into()).ok()?.as_f64()
 }
 
-/// Removes every cached model file (and any half-finished download).
+/// Removes every cached model file (and any half-finished download), and
+/// the image embeddings kept for resuming.
 pub async fn delete_cached_models() -> bool {
-    crate::shared::cache::delete_all(MODEL_CACHE).await
+    let embeddings = crate::shared::cache::delete_all(cliplens::protocol::EMBED_CACHE).await;
+    crate::shared::cache::delete_all(MODEL_CACHE).await || embeddings
 }
 
 /// The models this site serves (`models/manifest.json`), for the model list.

@@ -295,7 +295,7 @@ pub fn ModelManager() -> impl IntoView {
                         models.hub_models.set(Vec::new());
                         used.set(files::storage_used().await);
                     })
-                }>"Delete cached models"</button>
+                }>"Delete cached models and embeddings"</button>
             </span>
         </section>
         <HubQuestion/>

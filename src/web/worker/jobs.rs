@@ -8,7 +8,9 @@ use cliplens::clip::{Clip, ModelFiles};
 use cliplens::compare::{prepare_image, prompt_problem, thumbnail, truncation_warning};
 use cliplens::manifest::Manifest;
 use cliplens::preprocess::RgbImage;
-use cliplens::protocol::{FromWorker, ItemResult, JobId, MODEL_CACHE, ModelInfo, Progress, ProgressUnit, Thumbnail};
+use cliplens::protocol::{
+    EMBED_CACHE, FromWorker, ItemResult, JobId, MODEL_CACHE, ModelInfo, Progress, ProgressUnit, Thumbnail, cached_embedding, cached_embedding_bytes,
+};
 use web_sys::File;
 
 use crate::shared::cache::Store;
@@ -180,7 +182,7 @@ pub async fn embed_texts(job: JobId, texts: &[String]) -> Result<(), String> {
     let clip = loaded_clip()?;
     let mut results: Vec<ItemResult> = texts
         .iter()
-        .map(|t| ItemResult { name: t.clone(), embed: None, error: prompt_problem(t).map(|e| e.to_string()), warning: None })
+        .map(|t| ItemResult { name: t.clone(), embed: None, error: prompt_problem(t).map(|e| e.to_string()), warning: None, from_cache: false })
         .collect();
     let kept: Vec<usize> = (0..texts.len()).filter(|&i| results[i].error.is_none()).collect();
     let kept_texts: Vec<&str> = kept.iter().map(|&i| texts[i].as_str()).collect();
@@ -193,49 +195,83 @@ pub async fn embed_texts(job: JobId, texts: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Where [`EMBED_CACHE`] keeps `file`'s result for the loaded model on this
+/// device: a hash of the model, backend, input size, file name, size and
+/// modification time (a changed file is a new key).
+fn embed_cache_key(name: &str, file: &File) -> Option<String> {
+    let (model, backend, size) =
+        STATE.with_borrow(|s| Some((s.model_key.clone()?, s.backend?, s.clip.as_ref()?.config().vision_config.image_size)))?;
+    let identity = format!("{model}|{}|{size}|{name}|{}|{}", backend.as_str(), file.size(), file.last_modified());
+    Some(format!("embeddings/{}", cliplens::quantize::sha256_hex(identity.as_bytes())))
+}
+
 /// Decodes each file in Rust (the same decoder and preprocessing as the CLI,
 /// so the numbers match it), keeps only the model-sized crop, and embeds
 /// `batch` at a time. Each image's result is sent as soon as it is known.
+/// Results computed before for the same file, model and device come from
+/// [`EMBED_CACHE`], so adding a folder again (after a reload too) resumes.
 pub async fn embed_images(job: JobId, names: &[String], batch: usize) -> Result<(), String> {
     let clip = loaded_clip()?;
     let batch = batch.max(1);
     let total = names.len() as u64;
-    let mut pending: Vec<(usize, RgbImage)> = Vec::new();
+    let cache = Store::open(EMBED_CACHE).await;
+    let mut pending: Vec<(usize, RgbImage, Option<String>)> = Vec::new();
     let mut done = 0u64;
+    let mut from_cache = 0u64;
     for (index, name) in names.iter().enumerate() {
         let Some(file) = image_file(job, index).await else {
             return Ok(()); // cancelled
         };
         in_hand(&[index]);
-        let prepared = match file_bytes(&file).await {
-            Ok(bytes) => {
-                panic_if_test_hook_names(name);
-                prepare_image(&bytes, name, &clip.preprocess).map_err(|e| e.to_string())
-            }
-            Err(e) => Err(format!("{name}: {e}")),
+        panic_if_test_hook_names(name);
+        let key = embed_cache_key(name, &file);
+        let hit = match (&cache, &key) {
+            (Some(c), Some(k)) => c.get(k).await.and_then(|b| cached_embedding(&b)),
+            _ => None,
         };
-        match prepared {
-            Ok(crop) => pending.push((index, crop)),
-            Err(message) => {
-                let result = ItemResult { name: name.clone(), embed: None, error: Some(message), warning: None };
-                post(&FromWorker::ImageEmbedded { job, index, result, thumbnail: None });
-                done += 1;
+        if let Some((embed, thumbnail)) = hit.filter(|(e, _)| e.len() == clip.config().projection_dim) {
+            let result = ItemResult { name: name.clone(), embed: Some(embed), error: None, warning: None, from_cache: true };
+            post(&FromWorker::ImageEmbedded { job, index, result, thumbnail: Some(thumbnail) });
+            done += 1;
+            from_cache += 1;
+        } else {
+            let prepared = match file_bytes(&file).await {
+                Ok(bytes) => prepare_image(&bytes, name, &clip.preprocess).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("{name}: {e}")),
+            };
+            match prepared {
+                Ok(crop) => pending.push((index, crop, key)),
+                Err(message) => {
+                    let result = ItemResult { name: name.clone(), embed: None, error: Some(message), warning: None, from_cache: false };
+                    post(&FromWorker::ImageEmbedded { job, index, result, thumbnail: None });
+                    done += 1;
+                }
             }
         }
         if pending.len() == batch || (index + 1 == names.len() && !pending.is_empty()) {
-            let (indices, crops): (Vec<usize>, Vec<RgbImage>) = pending.drain(..).unzip();
+            let (indices, crops, keys): (Vec<usize>, Vec<RgbImage>, Vec<Option<String>>) =
+                pending.drain(..).fold((Vec::new(), Vec::new(), Vec::new()), |(mut i, mut c, mut k), (a, b, d)| {
+                    i.push(a);
+                    c.push(b);
+                    k.push(d);
+                    (i, c, k)
+                });
             in_hand(&indices);
             let embeds = clip.embed_images(&crops).await.map_err(|e| e.to_string())?;
-            for ((i, crop), embed) in indices.into_iter().zip(&crops).zip(embeds) {
+            for (((i, crop), embed), key) in indices.into_iter().zip(&crops).zip(embeds).zip(keys) {
                 let small = thumbnail(crop, THUMBNAIL_SIDE);
-                let result = ItemResult { name: names[i].clone(), embed: Some(embed), error: None, warning: None };
                 let thumbnail = Thumbnail { width: small.width, height: small.height, rgb: small.pixels };
+                if let (Some(c), Some(k)) = (&cache, &key) {
+                    c.put(k, &cached_embedding_bytes(&embed, &thumbnail)).await;
+                }
+                let result = ItemResult { name: names[i].clone(), embed: Some(embed), error: None, warning: None, from_cache: false };
                 post(&FromWorker::ImageEmbedded { job, index: i, result, thumbnail: Some(thumbnail) });
                 done += 1;
             }
         }
         in_hand(&[]);
-        progress(job, "embedding images", done, total, ProgressUnit::Items);
+        let stage = if from_cache > 0 { format!("embedding images ({from_cache} from this browser's cache)") } else { "embedding images".to_string() };
+        progress(job, stage, done, total, ProgressUnit::Items);
         yield_now().await;
     }
     Ok(())
