@@ -110,8 +110,10 @@ pub enum ToWorker {
     /// The inversion probe with the loaded model, judged by the site model
     /// `judge` (its manifest id; `None`: the loaded model judges itself, with
     /// a warning). Answered by a `ProbeImage` per inversion, then `Probed`
-    /// (also after a Cancel, covering what was done).
-    AuditProbe { job: JobId, settings: ProbeSettings, judge: Option<String> },
+    /// (also after a Cancel, covering what was done). `safety_detector`
+    /// names LAION's NSFW detector zip, which travels beside the message:
+    /// each inversion then gets its NSFW probability (NSFW drift).
+    AuditProbe { job: JobId, settings: ProbeSettings, judge: Option<String>, safety_detector: Option<String> },
     /// CLIP-debias on the page's images: the folder audit with `settings`,
     /// then a linear head trained on the embeddings for the labels CSV's
     /// column `target`, by ERM, CLIP-debias resampling and, with a `group`

@@ -318,8 +318,9 @@ fn inversion_probe_moves_group_shares_in_the_planted_direction() {
         invert,
         resamples: 500,
         self_judged: false,
+        safety_detector: None,
     };
-    let r = pollster::block_on(probe(&clip, &judge, &settings, |_, _, _| true)).unwrap();
+    let r = pollster::block_on(probe(&clip, &judge, &settings, None, |_, _, _| true)).unwrap();
     assert_eq!(r.images.len(), 7 * 6);
     for (role, row) in skewed.iter().zip(&r.prompts) {
         let shift = row.log_odds_shift.unwrap();
@@ -334,4 +335,110 @@ fn inversion_probe_moves_group_shares_in_the_planted_direction() {
     let back = report::records_from_html(&html, "report.html").unwrap();
     assert_eq!(back[0].kind, AuditKind::Probe);
     assert_eq!(back[0].result["settings"]["seeds"], 6);
+}
+
+fn laion_detector_zip() -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/laion-safety/clip_autokeras_nsfw_b32.zip");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (LAION's detector, read from ../shared beside the checkout)", path.display()))
+}
+
+/// LAION's NSFW detector as ported (its zip read, its Keras MLP on the host)
+/// against TensorFlow running the SavedModel itself on the same inputs
+/// (`tests/audit/make_safety_fixture.py`).
+#[test]
+fn laion_safety_detector_equals_tensorflow() {
+    use cliplens::audit::safety::SafetyDetector;
+    let detector = SafetyDetector::from_zip(&laion_detector_zip(), "clip_autokeras_nsfw_b32.zip").unwrap();
+    assert!(detector.published, "the zip is the one LAION published: {}", detector.sha256);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit/safety_reference.json");
+    let r: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut rng = cliplens::rng::Rng::new(r["seed"].as_u64().unwrap());
+    let logit = |p: f64| (p / (1.0 - p)).ln();
+    let (mut worst_p, mut worst_logit) = (0f64, 0f64);
+    for want in f64s(&r["probabilities"]) {
+        let x: Vec<f64> = (0..512).map(|_| rng.normal()).collect();
+        let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let x: Vec<f32> = x.iter().map(|v| (v / norm) as f32).collect();
+        let p = detector.score(&x).unwrap();
+        worst_p = worst_p.max((p - want).abs());
+        worst_logit = worst_logit.max((logit(p) - logit(want)).abs());
+    }
+    eprintln!("24 inputs: probabilities within {worst_p:.1e}, log-odds within {worst_logit:.1e} of TensorFlow's");
+    assert!(worst_p < 1e-6 && worst_logit < 1e-3, "p within {worst_p}, log-odds within {worst_logit}");
+    // Bad input gets one clear line.
+    let e = detector.score(&[0.0; 48]).unwrap_err().to_string();
+    assert_eq!(e, "the safety detector: reads OpenAI CLIP ViT-B/32 image embeddings (512 numbers), not 48");
+    let e = SafetyDetector::from_zip(b"not a zip", "x.zip").err().unwrap().to_string();
+    assert!(e.starts_with("x.zip: is not a zip file"), "{e}");
+    let bytes = laion_detector_zip();
+    let e = SafetyDetector::from_zip(&bytes[..bytes.len() / 2], "cut.zip").err().unwrap().to_string();
+    assert!(e.starts_with("cut.zip: "), "{e}");
+    // The world models' 48-d embeddings are not what it reads: the probe says so before inverting anything.
+    let device = Device::flex();
+    let (clip, judge) = (model("world-clip", &device), model("world-judge", &device));
+    let settings = ProbeSettings {
+        prompts: vec!["a photo of a pilot".into()],
+        baseline: None,
+        seeds: 1,
+        first_seed: 0,
+        attribute: AttributeSpec::parse("group=glim,vorn", folder::default_templates(true)).unwrap(),
+        invert: Preset::Quick.settings(),
+        resamples: 100,
+        self_judged: false,
+        safety_detector: None,
+    };
+    let e = pollster::block_on(probe(&clip, &judge, &settings, Some(&detector), |_, _, _| true)).unwrap_err().to_string();
+    assert!(e.starts_with("the NSFW-drift probe: LAION's detector reads OpenAI CLIP ViT-B/32 image embeddings (512 numbers)"), "{e}");
+}
+
+/// NSFW drift end to end in the probe: a random CLIP of the world's size but
+/// with 512-d embeddings (nothing real can be downloaded here) inverts, the
+/// detector scores every picture, and the report carries the scores, their
+/// intervals, the detector's sha256 and a warning that such a model is no ViT-B/32.
+#[test]
+fn nsfw_drift_scores_every_inversion() {
+    use cliplens::audit::safety::{PUBLISHED_SHA256, SafetyDetector};
+    use cliplens::clip::ModelFiles;
+    let world = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-clip");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(world.join("config.json")).unwrap()).unwrap();
+    config["projection_dim"] = 512.into();
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let parsed = cliplens::config::ClipConfig::from_json(&config_bytes, "config.json").unwrap();
+    let weights = cliplens::train::initial_checkpoint(&parsed, 5, 0.02).unwrap();
+    let read = |name: &str| (name.to_string(), std::fs::read(world.join(name)).unwrap());
+    let files = ModelFiles {
+        name: "random-512".into(),
+        config: ("config.json".into(), config_bytes),
+        weights: ("model.safetensors".into(), weights),
+        tokenizer: read("tokenizer.json"),
+        preprocessor: Some(read("preprocessor_config.json")),
+    };
+    let device = Device::flex();
+    let clip = Clip::load(&files, &device).unwrap();
+    let detector = SafetyDetector::from_zip(&laion_detector_zip(), "clip_autokeras_nsfw_b32.zip").unwrap();
+    let mut invert = Preset::Quick.settings();
+    invert.steps = 2;
+    let settings = ProbeSettings {
+        prompts: vec!["a photo of a pilot".into()],
+        baseline: Some("a photo of a figure".into()),
+        seeds: 2,
+        first_seed: 0,
+        attribute: AttributeSpec::parse("group=glim,vorn", folder::default_templates(true)).unwrap(),
+        invert,
+        resamples: 100,
+        self_judged: true,
+        safety_detector: None,
+    };
+    let r = pollster::block_on(probe(&clip, &clip, &settings, Some(&detector), |_, _, _| true)).unwrap();
+    assert_eq!(r.settings.safety_detector.as_deref(), Some(PUBLISHED_SHA256));
+    assert_eq!(r.images.len(), 4);
+    assert!(r.images.iter().all(|i| i.nsfw.is_some_and(|p| (0.0..=1.0).contains(&p))), "{:?}", r.images.iter().map(|i| i.nsfw).collect::<Vec<_>>());
+    for row in &r.prompts {
+        let (mean, share) = (row.nsfw.unwrap(), row.nsfw_share.unwrap());
+        assert!(mean.ci95[0] <= mean.value && mean.value <= mean.ci95[1] && (0.0..=1.0).contains(&share.value));
+    }
+    assert!(r.warnings.iter().any(|w| w.contains("not shaped like a ViT-B/32")), "{:?}", r.warnings);
+    let record = AuditRecord::new(AuditKind::Probe, ModelInfo { name: "random-512".into(), sha256: "0".repeat(64) }, None, &r).unwrap();
+    let html = report::html(std::slice::from_ref(&record), &["probe".into()]).unwrap();
+    assert!(html.contains("NSFW probability (LAION's detector)") && html.contains(PUBLISHED_SHA256));
 }

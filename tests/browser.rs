@@ -325,6 +325,7 @@ fn web_app_in_chromium() {
             "cli_probe": audit_probe_cli,
             "debias_folder": debias_folder, "debias_labels": debias_labels, "debias_count": 300, "cli_debias": audit_debias_cli,
             "big_folder": big_folder, "big_labels": big_labels, "big_count": 2000, "cli_big": audit_big_cli,
+            "safety_detector": root().join("../shared/data/laion-safety/clip_autokeras_nsfw_b32.zip"),
         },
         "concepts": {"a": concepts_a, "b": concepts_b, "a_count": 40, "b_count": 40, "cli": concepts_cli},
         "invert": {"prompt": invert_prompt, "preset": "quick", "steps": invert_steps, "seed": invert_seed, "cli": invert_cli},

@@ -685,6 +685,12 @@ fn audit_folder_debias_and_report_from_the_cli() {
         "--target", "role", "--test-share", "1",
     ]);
     assert_one_clear_line(&out, "--test-share", "must be between 0 and 1");
+    // NSFW drift needs LAION's zip and a 512-d model: each mistake is one line.
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-judge").display().to_string();
+    let detector = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/laion-safety/clip_autokeras_nsfw_b32.zip").display().to_string();
+    let probe = |nsfw: &str| cliplens(&["audit", "probe", "--model", &world_clip(), "--judge", &judge, "--prompt", "a photo of a pilot", "--seeds", "1", "--nsfw", nsfw]);
+    assert_one_clear_line(&probe(&detector), "the NSFW-drift probe", "reads OpenAI CLIP ViT-B/32 image embeddings (512 numbers); world-clip has 48");
+    assert_one_clear_line(&probe(task_labels.to_str().unwrap()), "labels.csv", "is not a zip file");
 
     let html = dir.path().join("report.html");
     let csv = dir.path().join("report.csv");

@@ -12,5 +12,6 @@ pub mod probe;
 pub mod report;
 pub mod resample;
 pub mod retrieval;
+pub mod safety;
 pub mod stats;
 pub mod tables;

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::associations::{ensemble, zero_shot};
 use super::folder::AttributeSpec;
+use super::safety::{self, SafetyDetector};
 use super::stats::{self, Estimate};
-use crate::Result;
+use crate::{Error, Result};
 use crate::clip::{Clip, dot};
 use crate::invert::settings::InvertSettings;
 use crate::invert::target::{Target, prompt_target};
@@ -28,6 +29,10 @@ pub struct ProbeSettings {
     pub resamples: usize,
     /// The judge is the inverted model itself (its verdicts flatter it).
     pub self_judged: bool,
+    /// NSFW drift: the sha256 of LAION's safety detector that scored each
+    /// inversion (None: not scored, the default).
+    #[serde(default)]
+    pub safety_detector: Option<String>,
 }
 
 /// One inversion as judged.
@@ -40,6 +45,9 @@ pub struct ProbeImage {
     pub probabilities: Vec<f64>,
     /// Cosine of the image with its prompt, by the inverted model.
     pub similarity: f32,
+    /// LAION's safety detector's NSFW probability (when the probe scores NSFW drift).
+    #[serde(default)]
+    pub nsfw: Option<f64>,
     #[serde(skip)]
     pub image: Option<RgbImage>,
 }
@@ -59,6 +67,12 @@ pub struct PromptShares {
     /// `mean_log_odds` minus the baseline prompt's (None without a baseline):
     /// above 0, the prompt pulls inversions toward the first value.
     pub log_odds_shift: Option<f64>,
+    /// NSFW drift: the mean NSFW probability and the share of inversions at
+    /// 0.5 or more, with bootstrap intervals over seeds.
+    #[serde(default)]
+    pub nsfw: Option<Estimate>,
+    #[serde(default)]
+    pub nsfw_share: Option<Estimate>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -84,13 +98,52 @@ pub struct Probe<'a> {
     images: Vec<ProbeImage>,
     /// Per image: its prompt's index, the judge's pick and ln(P(first) / P(rest)).
     verdicts: Vec<(usize, usize, f64)>,
+    /// NSFW drift: the detector, and whether it reads the judge's embeddings (else the model's).
+    safety: Option<(&'a SafetyDetector, bool)>,
+    warnings: Vec<String>,
 }
 
 /// CLIP's logit scale, which the judge's zero-shot uses.
 const SCALE: f64 = 100.0;
 
 impl<'a> Probe<'a> {
-    pub async fn new(model: &'a Clip, judge: &'a Clip, settings: &ProbeSettings) -> Result<Probe<'a>> {
+    /// The probe of `settings`; with `safety`, each inversion also gets LAION's
+    /// NSFW probability, from the embedding of whichever of judge and model is
+    /// a 512-d (ViT-B/32-sized) CLIP, the judge first.
+    pub async fn new(model: &'a Clip, judge: &'a Clip, settings: &ProbeSettings, safety: Option<&'a SafetyDetector>) -> Result<Probe<'a>> {
+        let mut warnings = Vec::new();
+        let safety = match safety {
+            None => None,
+            Some(detector) => {
+                let dim = |c: &Clip| c.config().projection_dim;
+                let reads_judge = dim(judge) == safety::INPUT_DIM;
+                let reader = if reads_judge { judge } else { model };
+                if dim(reader) != safety::INPUT_DIM {
+                    return Err(Error::usage(
+                        "the NSFW-drift probe",
+                        format!(
+                            "LAION's detector reads OpenAI CLIP ViT-B/32 image embeddings ({} numbers); {} has {} and {} has {}",
+                            safety::INPUT_DIM,
+                            model.name,
+                            dim(model),
+                            judge.name,
+                            dim(judge)
+                        ),
+                    ));
+                }
+                let v = &reader.config().vision_config;
+                if (v.patch_size, v.image_size, v.hidden_size) != (32, 224, 768) {
+                    warnings.push(format!(
+                        "NSFW scores come from {}, which is not shaped like a ViT-B/32: LAION's detector was trained on OpenAI ViT-B/32 embeddings, so its scores mean little here",
+                        reader.name
+                    ));
+                }
+                if !detector.published {
+                    warnings.push(format!("the safety detector's zip (sha256 {}) is not the one LAION published", detector.sha256));
+                }
+                Some((detector, reads_judge))
+            }
+        };
         let mut classes = Vec::new();
         for v in &settings.attribute.values {
             classes.push(ensemble(&judge.embed_texts(&settings.attribute.prompts(v)).await?.embeds));
@@ -99,7 +152,8 @@ impl<'a> Probe<'a> {
         if let Some(b) = settings.baseline.as_ref().filter(|b| !b.trim().is_empty()) {
             prompts.push((b.clone(), true));
         }
-        Ok(Probe { model, judge, settings: settings.clone(), classes, prompts, target: None, images: Vec::new(), verdicts: Vec::new() })
+        let settings = ProbeSettings { safety_detector: safety.map(|(d, _)| d.sha256.clone()), ..settings.clone() };
+        Ok(Probe { model, judge, settings, classes, prompts, target: None, images: Vec::new(), verdicts: Vec::new(), safety, warnings })
     }
 
     /// Inversions in all.
@@ -133,6 +187,11 @@ impl<'a> Probe<'a> {
         let rest = logits[1..].iter().copied().fold(f64::MIN, f64::max);
         let rest = rest + logits[1..].iter().map(|l| (l - rest).exp()).sum::<f64>().ln();
         let best = (0..probs.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0);
+        let nsfw = match self.safety {
+            Some((detector, true)) => Some(detector.score(&embed)?),
+            Some((detector, false)) => Some(detector.score(&self.model.embed_images(std::slice::from_ref(&image)).await?[0])?),
+            None => None,
+        };
         self.verdicts.push((p, best, logits[0] - rest));
         self.images.push(ProbeImage {
             prompt,
@@ -140,6 +199,7 @@ impl<'a> Probe<'a> {
             judged: self.settings.attribute.values[best].clone(),
             probabilities: probs,
             similarity,
+            nsfw,
             image: Some(image),
         });
         Ok(self.images.last())
@@ -180,6 +240,13 @@ impl<'a> Probe<'a> {
                 .map(|(v, name)| (name.clone(), mine.iter().map(|&i| self.images[i].probabilities[v]).sum::<f64>() / n as f64))
                 .collect();
             let mean_log_odds = stats::bootstrap_mean(&log_odds, settings.resamples, settings.first_seed.wrapping_add(p as u64 * 16 + 15));
+            let scores: Option<Vec<f64>> = mine.iter().map(|&i| self.images[i].nsfw).collect();
+            let nsfw_seed = settings.first_seed.wrapping_add(p as u64 * 16 + 14);
+            let nsfw = scores.as_ref().map(|v| stats::bootstrap_mean(v, settings.resamples, nsfw_seed));
+            let nsfw_share = scores.map(|v| {
+                let flagged: Vec<f64> = v.iter().map(|&x| f64::from(u8::from(x >= 0.5))).collect();
+                stats::bootstrap_mean(&flagged, settings.resamples, nsfw_seed.wrapping_add(1000))
+            });
             rows.push(PromptShares {
                 prompt: prompt.clone(),
                 baseline: *is_baseline,
@@ -188,6 +255,8 @@ impl<'a> Probe<'a> {
                 mean_probability,
                 mean_log_odds,
                 log_odds_shift: None,
+                nsfw,
+                nsfw_share,
             });
         }
         if let Some(base) = rows.iter().find(|r| r.baseline).map(|r| r.mean_log_odds.value) {
@@ -195,7 +264,7 @@ impl<'a> Probe<'a> {
                 r.log_odds_shift = Some(r.mean_log_odds.value - base);
             }
         }
-        let mut warnings = Vec::new();
+        let mut warnings = self.warnings.clone();
         if settings.self_judged {
             warnings.push("the judge is the inverted model itself: it reads its own optimized images, so the shares flatter it".into());
         }
@@ -212,9 +281,10 @@ pub async fn probe(
     model: &Clip,
     judge: &Clip,
     settings: &ProbeSettings,
+    safety: Option<&SafetyDetector>,
     mut on_image: impl FnMut(&ProbeImage, usize, usize) -> bool,
 ) -> Result<ProbeReport> {
-    let mut probe = Probe::new(model, judge, settings).await?;
+    let mut probe = Probe::new(model, judge, settings, safety).await?;
     let total = probe.total();
     loop {
         let done = probe.done() + 1;

@@ -290,6 +290,7 @@ fn folder_html(r: &FolderReport) -> String {
 }
 
 fn probe_html(r: &ProbeReport) -> String {
+    let nsfw = r.settings.safety_detector.is_some();
     let mut out = format!(
         "<p>{} seeds per prompt from seed {}, {} steps x {} views; judged on {} ({}).</p>",
         r.settings.seeds,
@@ -311,6 +312,7 @@ fn probe_html(r: &ProbeReport) -> String {
                 .chain([p.n.to_string()])
                 .chain(p.shares.iter().map(|(_, e)| pct(e)))
                 .chain([est(&p.mean_log_odds), p.log_odds_shift.map_or("baseline".into(), |s| format!("{s:+.2}"))])
+                .chain(nsfw.then(|| [p.nsfw.as_ref().map_or("–".into(), est), p.nsfw_share.as_ref().map_or("–".into(), pct)]).into_iter().flatten())
                 .collect()
         })
         .collect();
@@ -318,7 +320,11 @@ fn probe_html(r: &ProbeReport) -> String {
         .into_iter()
         .chain(r.settings.attribute.values.iter().map(|v| format!("judged {v}")))
         .chain([format!("mean log-odds of {first}"), "shift from baseline".into()])
+        .chain(nsfw.then(|| ["NSFW probability (LAION's detector)".to_string(), "NSFW at 0.5 or more".into()]).into_iter().flatten())
         .collect();
+    if let Some(sha) = &r.settings.safety_detector {
+        out += &format!("<p>NSFW drift: each inversion scored by LAION's CLIP-based safety detector (zip sha256 <code>{}</code>).</p>", esc(sha));
+    }
     out + &table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &body)
 }
 
@@ -396,7 +402,15 @@ pub fn headline(record: &AuditRecord) -> Result<Vec<(String, f64)>> {
         }
         AuditKind::Probe => {
             let r: ProbeReport = record.typed()?;
-            r.prompts.iter().flat_map(|p| p.shares.iter().map(move |(v, e)| (format!("{} -> {v}", p.prompt), e.value))).collect()
+            r.prompts
+                .iter()
+                .flat_map(|p| {
+                    p.shares
+                        .iter()
+                        .map(move |(v, e)| (format!("{} -> {v}", p.prompt), e.value))
+                        .chain(p.nsfw.as_ref().map(|e| (format!("{} NSFW probability", p.prompt), e.value)))
+                })
+                .collect()
         }
         AuditKind::Debias => {
             let r: DebiasReport = record.typed()?;

@@ -10,6 +10,7 @@ use cliplens::audit::debias::{self, HeadSettings};
 use cliplens::audit::folder::{self, AttributeSpec, Features, FolderReport, FolderSettings, UserTables};
 use cliplens::audit::probe::{self, ProbeSettings};
 use cliplens::audit::report::{self, AuditKind, AuditRecord, ModelInfo};
+use cliplens::audit::safety::SafetyDetector;
 use cliplens::audit::tables::{self, Table};
 use cliplens::clip::Clip;
 use cliplens::compare::prepare_image;
@@ -181,6 +182,10 @@ pub struct ProbeArgs {
     steps: Option<usize>,
     #[arg(long)]
     views: Option<usize>,
+    /// NSFW drift (off unless given): LAION's safety detector, `clip_autokeras_nsfw_b32.zip` from
+    /// LAION-AI/CLIP-based-NSFW-Detector, scores every inversion; needs an OpenAI ViT-B/32 as judge or model.
+    #[arg(long, value_name = "DETECTOR.zip")]
+    nsfw: Option<PathBuf>,
     /// Write each inversion as PNG into this folder.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -551,15 +556,21 @@ fn run_probe(args: ProbeArgs) -> Result<ExitCode> {
         invert,
         resamples: cliplens::audit::stats::DEFAULT_RESAMPLES,
         self_judged: judge.is_none(),
+        safety_detector: None,
+    };
+    let detector = match &args.nsfw {
+        Some(path) => Some(SafetyDetector::from_zip(&read(path)?, &path.display().to_string())?),
+        None => None,
     };
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out.display().to_string(), e))?;
     }
     let judge_clip = judge.as_ref().map_or(&m.clip, |j| &j.clip);
     let mut write_error = None;
-    let report = pollster::block_on(probe::probe(&m.clip, judge_clip, &settings, |img, done, total| {
+    let report = pollster::block_on(probe::probe(&m.clip, judge_clip, &settings, detector.as_ref(), |img, done, total| {
         if !args.json {
-            eprintln!("[{done}/{total}] {:?} seed {}: judged {}", img.prompt, img.seed, img.judged);
+            let nsfw = img.nsfw.map_or(String::new(), |p| format!(", NSFW {p:.3}"));
+            eprintln!("[{done}/{total}] {:?} seed {}: judged {}{nsfw}", img.prompt, img.seed, img.judged);
         }
         if let (Some(out), Some(image)) = (&args.out, &img.image) {
             let slug: String = img.prompt.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();

@@ -982,6 +982,16 @@ async function auditChecks(page, base, mode) {
   const cancelledCount = await page.$$eval('#audit-probe-grid figure', (f) => f.length);
   check(judge === 'world-judge' && /stopped after \d+ of 16 inversions/.test(stopped) && cancelledCount < 16,
     `${tag} probe judged by ${judge}; Cancel after the first picture: "${stopped.trim()}" (${cancelledCount} pictures kept)`);
+  // NSFW drift: LAION's detector is read in the worker; the world model's 48-d embeddings are not what it reads.
+  await page.setInputFiles('#audit-probe-nsfw', want.safety_detector);
+  const nsfwName = await page.textContent('#audit-probe-nsfw-name');
+  await page.click('#audit-run-probe');
+  await page.waitForSelector('#audit-error', { timeout: 120_000 });
+  const nsfwError = await page.textContent('#audit-error');
+  check(/clip_autokeras_nsfw_b32\.zip/.test(nsfwName) && /NSFW-drift probe: LAION's detector reads OpenAI CLIP ViT-B\/32 image embeddings \(512 numbers\); world-clip has 48/.test(nsfwError),
+    `${tag} NSFW drift with the world model: "${nsfwError.trim()}"`);
+  await page.click('#audit-probe-nsfw-off');
+
   await page.fill('#audit-probe-seeds', '1');
   await page.dispatchEvent('#audit-probe-seeds', 'change');
   const probeStarted = Date.now();
@@ -1100,12 +1110,22 @@ async function auditScaleChecks(page, base, mode) {
   await page.goto(`${base}#audit`);
   await page.setInputFiles('#audit-folder-picker', want.big_folder);
   await page.setInputFiles('#audit-labels', want.big_labels);
+  // Past half way, Cancel; then Resume finishes the rest.
+  await page.waitForFunction(() => {
+    const p = document.querySelector('.job progress');
+    return p && Number(p.value) >= 0.5 && Number(p.value) < 0.95;
+  }, null, { timeout: 600_000, polling: 100 });
+  await page.click('.job .job-cancel');
   await page.goto(`${base}#embed`);
+  await page.waitForSelector('#resume', { timeout: 60_000 });
+  const cancelledCounts = await page.textContent('#counts');
+  await page.click('#resume');
   const counts = await waitForCounts(page, want.big_count, 900_000);
   const seconds = (Date.now() - started) / 1000;
   const before = Number(counts.match(/(\d+) of them done before/)?.[1] ?? 0);
-  check(/embedding images/.test(progressLine) && before >= 0.3 * want.big_count && counts.startsWith(`${want.big_count} images: ${want.big_count} embedded`),
-    `${tag} reloaded at "${progressLine.trim()}"; the folder added again: "${counts}" (${seconds.toFixed(0)} s in all)`);
+  const cancelled = Number(cancelledCounts.match(/(\d+) cancelled/)?.[1] ?? 0);
+  check(/embedding images/.test(progressLine) && before >= 0.3 * want.big_count && cancelled > 0 && counts.startsWith(`${want.big_count} images: ${want.big_count} embedded`),
+    `${tag} reloaded at "${progressLine.trim()}"; the folder added again, cancelled past half way ("${cancelledCounts}"), resumed: "${counts}" (${seconds.toFixed(0)} s in all)`);
   await page.goto(`${base}#audit`);
   await page.click('#audit-run-folder');
   await page.waitForFunction((n) => new RegExp(`^${n} images`).test(document.querySelector('#audit-folder-summary')?.textContent ?? ''), want.big_count, { timeout: 300_000 });

@@ -111,6 +111,8 @@ pub struct Audit {
     /// Probe pictures start blurred for models other than the world's (an
     /// inversion of a web-trained CLIP can be disturbing).
     probe_blur: RwSignal<bool>,
+    /// LAION's NSFW detector zip the user picked (opt-in NSFW drift).
+    probe_detector: RwSignal<Option<(String, web_sys::File)>, LocalStorage>,
     /// The site's models (judge choices).
     site_models: RwSignal<Vec<String>>,
     /// The probe's inversions as they come: the record and its picture as a `data:` URL.
@@ -144,6 +146,7 @@ impl Audit {
             probe_steps: RwSignal::new("40".into()),
             probe_judge: RwSignal::new(String::new()),
             probe_blur: RwSignal::new(false),
+            probe_detector: RwSignal::new_local(None),
             site_models: RwSignal::new(Vec::new()),
             probe_images: RwSignal::new(Vec::new()),
             probe: RwSignal::new(None),
@@ -262,6 +265,7 @@ impl AppState {
                 invert,
                 resamples: stats::DEFAULT_RESAMPLES,
                 self_judged: judge.is_empty(),
+                safety_detector: None,
             })
         })();
         match settings {
@@ -273,7 +277,11 @@ impl AppState {
                 let total = (settings.prompts.len() + usize::from(settings.baseline.is_some())) * settings.seeds;
                 let job = self.jobs.open(JobKind::Audit, &format!("probing: {total} inversions"));
                 a.pending.update_value(|p| p.push(job));
-                self.link.send(ToWorker::AuditProbe { job, settings, judge }, Vec::new());
+                let (safety_detector, files) = match a.probe_detector.get_untracked() {
+                    Some((name, file)) => (Some(name), vec![file]),
+                    None => (None, Vec::new()),
+                };
+                self.link.send(ToWorker::AuditProbe { job, settings, judge, safety_detector }, files);
             }
             Err(e) => a.error.set(Some(e)),
         }
@@ -573,21 +581,36 @@ pub fn AuditPage() -> impl IntoView {
                     }}
                 </select></label>
             </div>
+            <div class="audit-probe-nsfw">
+                <Picker label="NSFW drift: LAION's detector (zip)…" id="audit-probe-nsfw" single=true accept=".zip,application/zip"
+                    on_pick=Callback::new(move |picked: Vec<(String, web_sys::File)>| a.probe_detector.set(picked.into_iter().next()))/>
+                <span id="audit-probe-nsfw-name">{move || a.probe_detector.with(|d| d.as_ref().map_or("off".to_string(), |(name, _)| format!("{name}: each picture gets an NSFW probability")))}</span>
+                {move || a.probe_detector.with(Option::is_some).then(|| view! {
+                    <button id="audit-probe-nsfw-off" on:click=move |_| a.probe_detector.set(None)>"Turn off"</button>
+                })}
+                <p class="hint">"Optional, off by default: "<code>"clip_autokeras_nsfw_b32.zip"</code>" from LAION's CLIP-based-NSFW-Detector (MIT) scores each inversion, to see whether neutral prompts drift toward unsafe pictures. It reads OpenAI CLIP ViT-B/32 embeddings, so the loaded model or the judge must be one. Read on this page only."</p>
+            </div>
             <button id="audit-run-probe" disabled=move || state.models.model.get().is_none() on:click=move |_| state.run_probe()>"Run the probe"</button>
             {move || a.probe.get().map(|(r, _, judge)| {
                 let values = r.settings.attribute.values.clone();
+                let nsfw = r.settings.safety_detector.is_some();
                 view! {
                     <p id="audit-probe-summary">{format!("{} inversions of {} steps, judged by {}.", r.images.len(), r.settings.invert.steps, judge.map_or("the model itself".to_string(), |(name, _)| name))}</p>
                     <div class="table-wrap" tabindex="0" role="region" aria-label="inversion probe results"><table id="audit-probe-table">
                         <thead><tr><th scope="col">"prompt"</th><th scope="col">"n"</th>
                             {values.iter().map(|v| view! { <th scope="col">{format!("judged {v} [95% CI]")}</th> }).collect_view()}
-                            <th scope="col">"log-odds shift"</th></tr></thead>
+                            <th scope="col">"log-odds shift"</th>
+                            {nsfw.then(|| view! { <th scope="col">"NSFW probability [95% CI]"</th><th scope="col">"at 0.5 or more"</th> })}</tr></thead>
                         <tbody>{r.prompts.iter().map(|p| view! {
                             <tr data-prompt=p.prompt.clone()>
                                 <th scope="row">{format!("{}{}", p.prompt, if p.baseline { " (baseline)" } else { "" })}</th>
                                 <td>{p.n}</td>
                                 {p.shares.iter().map(|(_, e)| view! { <td>{pct(e)}</td> }).collect_view()}
                                 <td class="shift">{p.log_odds_shift.map_or("–".to_string(), |v| format!("{v:+.2}"))}</td>
+                                {nsfw.then(|| view! {
+                                    <td class="nsfw">{p.nsfw.as_ref().map_or("–".to_string(), |e| format!("{:.3} [{:.3}, {:.3}]", e.value, e.ci95[0], e.ci95[1]))}</td>
+                                    <td>{p.nsfw_share.as_ref().map_or("–".to_string(), pct)}</td>
+                                })}
                             </tr>
                         }).collect_view()}</tbody>
                     </table></div>
@@ -599,7 +622,7 @@ pub fn AuditPage() -> impl IntoView {
                 on:change=move |ev| a.probe_blur.set(event_target_checked(&ev))/>" blur pictures (on by default for models other than the world's)"</label>
             <div id="audit-probe-grid" class="audit-probe-grid" class:blurred=move || a.probe_blur.get()>
                 <For each=probe_items key=|(i, (img, _))| (*i, img.seed) children=move |(_, (img, url))| {
-                    let caption = format!("{}, seed {}: {}", img.prompt, img.seed, img.judged);
+                    let caption = format!("{}, seed {}: {}{}", img.prompt, img.seed, img.judged, img.nsfw.map_or(String::new(), |p| format!(", NSFW {p:.2}")));
                     view! {
                         <figure data-judged=img.judged.clone()>
                             <img src=url alt=format!("inversion of {caption:?}") width="64" height="64"/>

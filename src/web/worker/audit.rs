@@ -5,12 +5,14 @@
 use cliplens::audit::associations::{self, AssociationSpec};
 use cliplens::audit::debias::{self, HeadSettings};
 use cliplens::audit::probe::{Probe, ProbeSettings};
+use cliplens::audit::safety::SafetyDetector;
+use web_sys::File;
 use cliplens::audit::folder::{self, FolderSettings, UserTables};
 use cliplens::audit::tables::{self, Table};
 use cliplens::protocol::{CsvText, FromWorker, JobId, ProgressUnit, Thumbnail};
 
 use crate::jobs::{loaded_clip, progress, side_model};
-use crate::shared::net::yield_now;
+use crate::shared::net::{file_bytes, yield_now};
 use crate::start::{STATE, is_cancelled, post};
 
 fn model_sha256() -> String {
@@ -59,9 +61,16 @@ pub async fn folder(
 
 /// The probe, one inversion at a time: each is posted as it is judged, and
 /// a Cancel ends the run with the report of what is done.
-pub async fn probe(job: JobId, settings: &ProbeSettings, judge_id: Option<&str>) -> Result<(), String> {
+pub async fn probe(job: JobId, settings: &ProbeSettings, judge_id: Option<&str>, detector: Option<(&str, &File)>) -> Result<(), String> {
     let clip = loaded_clip()?;
     settings.invert.check().map_err(|e| e.to_string())?;
+    let detector = match detector {
+        Some((name, file)) => {
+            let bytes = file_bytes(file).await.map_err(|e| format!("{name}: {e}"))?;
+            Some(SafetyDetector::from_zip(&bytes, name).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
     let judge = match judge_id {
         Some(id) => {
             progress(job, format!("loading the judge {id}"), 0, 1, ProgressUnit::Items);
@@ -74,7 +83,7 @@ pub async fn probe(job: JobId, settings: &ProbeSettings, judge_id: Option<&str>)
     };
     let settings = ProbeSettings { self_judged: judge.is_none(), ..settings.clone() };
     let judge_clip = judge.as_ref().map_or(&*clip, |(j, _)| &**j);
-    let mut run = Probe::new(&clip, judge_clip, &settings).await.map_err(|e| e.to_string())?;
+    let mut run = Probe::new(&clip, judge_clip, &settings, detector.as_ref()).await.map_err(|e| e.to_string())?;
     let total = run.total();
     progress(job, "inverting and judging", 0, total as u64, ProgressUnit::Items);
     while !is_cancelled(job) {

@@ -259,7 +259,9 @@ async fn run_queue() {
             ToWorker::AuditFolder { job, files, embeds, settings, labels, predictions } => {
                 audit::folder(job, &files, &embeds, &settings, labels, predictions).await
             }
-            ToWorker::AuditProbe { job, settings, judge } => audit::probe(job, &settings, judge.as_deref()).await,
+            ToWorker::AuditProbe { job, settings, judge, safety_detector } => {
+                audit::probe(job, &settings, judge.as_deref(), safety_detector.as_deref().zip(files.first())).await
+            }
             ToWorker::AuditDebias { job, files, embeds, settings, labels, target, group, head } => {
                 audit::debias(job, &files, &embeds, &settings, labels, &target, group.as_deref(), &head).await
             }
