@@ -421,6 +421,11 @@ pub fn audit(
     // Retrieval skew by pseudo-group and by perceived value.
     let mut retrieval_reports = Vec::new();
     if !prompts.queries.is_empty() {
+        for (a, spec) in settings.attributes.iter().enumerate() {
+            if let Some(v) = (0..spec.values.len()).find(|&v| !perceived[a].contains(&Some(v))) {
+                warnings.push(format!("retrieval skew by perceived {}: no image is perceived as {}, so there is none", spec.name, spec.values[v]));
+            }
+        }
         let top_k = settings.top_k.unwrap_or((n / 2).clamp(1, 1000)).min(n);
         let dataset: Vec<f64> = (0..k).map(|c| groups[c].n as f64 / n as f64).collect();
         let uniform = vec![1.0 / k as f64; k];
@@ -434,16 +439,12 @@ pub fn audit(
             for (a, spec) in settings.attributes.iter().enumerate() {
                 let ranked: Vec<usize> = order.iter().filter_map(|&i| perceived[a][i]).collect();
                 let m = spec.values.len();
-                if ranked.is_empty() {
-                    continue;
-                }
                 let mut counts = vec![0usize; m];
                 for &v in &ranked {
                     counts[v] += 1;
                 }
-                if counts.contains(&0) {
-                    // A value nobody is perceived as has no dataset share to compare with.
-                    warnings.push(format!("retrieval skew by perceived {}: no image is perceived as {}", spec.name, spec.values[counts.iter().position(|&c| c == 0).expect("found")]));
+                // A value nobody is perceived as has no dataset share to compare with (warned once, below).
+                if ranked.is_empty() || counts.contains(&0) {
                     continue;
                 }
                 let dataset: Vec<f64> = counts.iter().map(|&c| c as f64 / ranked.len() as f64).collect();

@@ -116,7 +116,12 @@ impl<'a> Probe<'a> {
             None => None,
             Some(detector) => {
                 let dim = |c: &Clip| c.config().projection_dim;
-                let reads_judge = dim(judge) == safety::INPUT_DIM;
+                let b32 = |c: &Clip| {
+                    let v = &c.config().vision_config;
+                    dim(c) == safety::INPUT_DIM && (v.patch_size, v.image_size, v.hidden_size) == (32, 224, 768)
+                };
+                // A ViT-B/32 first (the judge before the model), else any 512-d one, with a warning below.
+                let reads_judge = b32(judge) || (!b32(model) && dim(judge) == safety::INPUT_DIM);
                 let reader = if reads_judge { judge } else { model };
                 if dim(reader) != safety::INPUT_DIM {
                     return Err(Error::usage(
@@ -131,8 +136,7 @@ impl<'a> Probe<'a> {
                         ),
                     ));
                 }
-                let v = &reader.config().vision_config;
-                if (v.patch_size, v.image_size, v.hidden_size) != (32, 224, 768) {
+                if !b32(reader) {
                     warnings.push(format!(
                         "NSFW scores come from {}, which is not shaped like a ViT-B/32: LAION's detector was trained on OpenAI ViT-B/32 embeddings, so its scores mean little here",
                         reader.name

@@ -84,8 +84,10 @@ impl SafetyDetector {
             if e.dtype != DT_FLOAT || e.shape != shape {
                 return Err(Error::usage(origin, format!("{name} is dtype {} of shape {:?}, not float32 {shape:?}", e.dtype, e.shape)));
             }
-            let bytes = data
-                .get(e.offset..e.offset + e.size)
+            let bytes = e
+                .offset
+                .checked_add(e.size)
+                .and_then(|end| data.get(e.offset..end))
                 .filter(|b| b.len() == 4 * shape.iter().product::<usize>())
                 .ok_or_else(|| Error::usage(origin, format!("{name}: its bytes are missing from the data file (cut off?)")))?;
             Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect())
@@ -147,11 +149,11 @@ fn bundle_entries(table: &[u8]) -> std::result::Result<BTreeMap<String, BundleEn
     }
     let mut at = 0;
     let _metaindex = (varint(footer, &mut at)?, varint(footer, &mut at)?);
-    let index = (varint(footer, &mut at)? as usize, varint(footer, &mut at)? as usize);
+    let index = (to_usize(varint(footer, &mut at)?)?, to_usize(varint(footer, &mut at)?)?);
     let mut out = BTreeMap::new();
     for (_, handle) in block(table, index)? {
         let mut at = 0;
-        let data = (varint(handle, &mut at)? as usize, varint(handle, &mut at)? as usize);
+        let data = (to_usize(varint(handle, &mut at)?)?, to_usize(varint(handle, &mut at)?)?);
         for (key, value) in block(table, data)? {
             // The empty key holds the bundle's header, not a tensor.
             if key.is_empty() {
@@ -165,28 +167,35 @@ fn bundle_entries(table: &[u8]) -> std::result::Result<BTreeMap<String, BundleEn
 
 /// The entries of the block at (offset, size): (full key, value).
 fn block(table: &[u8], (offset, size): (usize, usize)) -> std::result::Result<Vec<(Vec<u8>, &[u8])>, String> {
-    let content = table.get(offset..offset + size).ok_or("a block lies past the end")?;
+    let end = offset.checked_add(size).ok_or("a block lies past the end")?;
+    let content = table.get(offset..end).ok_or("a block lies past the end")?;
     // After the block: its compression type (0: none) and a checksum.
-    if table.get(offset + size) != Some(&0) {
+    if table.get(end) != Some(&0) {
         return Err("a compressed block (only uncompressed checkpoints are read)".into());
     }
     let count = u32::from_le_bytes(content.get(size.saturating_sub(4)..).ok_or("an empty block")?.try_into().map_err(|_| "an empty block")?) as usize;
-    let end = size.checked_sub(4 + 4 * count).ok_or("a block's restart list is too long")?;
+    let end = count.checked_mul(4).and_then(|r| size.checked_sub(4 + r)).ok_or("a block's restart list is too long")?;
     let (mut at, mut key, mut out) = (0, Vec::new(), Vec::new());
     while at < end {
-        let shared = varint(content, &mut at)? as usize;
-        let unshared = varint(content, &mut at)? as usize;
-        let value_len = varint(content, &mut at)? as usize;
+        let shared = to_usize(varint(content, &mut at)?)?;
+        let unshared = to_usize(varint(content, &mut at)?)?;
+        let value_len = to_usize(varint(content, &mut at)?)?;
         if shared > key.len() {
             return Err("a key shares more than the previous one has".into());
         }
         key.truncate(shared);
-        key.extend_from_slice(content.get(at..at + unshared).ok_or("a key is cut off")?);
-        at += unshared;
-        out.push((key.clone(), content.get(at..at + value_len).ok_or("a value is cut off")?));
-        at += value_len;
+        let key_end = at.checked_add(unshared).ok_or("a key is cut off")?;
+        key.extend_from_slice(content.get(at..key_end).ok_or("a key is cut off")?);
+        let value_end = key_end.checked_add(value_len).ok_or("a value is cut off")?;
+        out.push((key.clone(), content.get(key_end..value_end).ok_or("a value is cut off")?));
+        at = value_end;
     }
     Ok(out)
+}
+
+/// A size or offset read from the file, as usize (wasm32's is 32 bits).
+fn to_usize(v: u64) -> std::result::Result<usize, String> {
+    usize::try_from(v).map_err(|_| format!("an offset or size of {v} bytes is beyond this machine"))
 }
 
 fn varint(bytes: &[u8], at: &mut usize) -> std::result::Result<u64, String> {
@@ -213,18 +222,18 @@ fn fields(message: &[u8]) -> std::result::Result<Vec<(u64, u64, &[u8], u64)>, St
         let number = match wire {
             0 => varint(message, &mut at)?,
             1 => {
-                at += 8;
+                at = at.checked_add(8).ok_or("a field is cut off")?;
                 0
             }
             2 => {
-                let len = varint(message, &mut at)? as usize;
+                let len = usize::try_from(varint(message, &mut at)?).map_err(|_| "a field is too long")?;
                 let payload_start = at;
-                at += len;
+                at = at.checked_add(len).ok_or("a field is cut off")?;
                 out.push((field, wire, message.get(payload_start..at).ok_or("a field is cut off")?, 0));
                 continue;
             }
             5 => {
-                at += 4;
+                at = at.checked_add(4).ok_or("a field is cut off")?;
                 0
             }
             _ => return Err(format!("field {field} has wire type {wire}")),
@@ -244,12 +253,12 @@ fn bundle_entry(value: &[u8]) -> std::result::Result<BundleEntry, String> {
                 for (f, w, dim, _) in fields(payload)? {
                     if (f, w) == (2, 2) {
                         let size = fields(dim)?.into_iter().find(|(f, w, _, _)| (*f, *w) == (1, 0)).map_or(0, |x| x.3);
-                        e.shape.push(size as usize);
+                        e.shape.push(to_usize(size)?);
                     }
                 }
             }
-            (4, 0) => e.offset = number as usize,
-            (5, 0) => e.size = number as usize,
+            (4, 0) => e.offset = to_usize(number)?,
+            (5, 0) => e.size = to_usize(number)?,
             _ => {}
         }
     }

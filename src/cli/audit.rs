@@ -459,7 +459,10 @@ fn run_folder(args: FolderArgs) -> Result<ExitCode> {
         );
     }
     for s in &report.retrieval {
-        println!("{:?} top {} vs {}: MaxSkew {:+.3} ({}), NDKL {:.4}", s.query, s.k, s.target, s.max_skew, s.max_skew_group, s.ndkl);
+        println!(
+            "{:?} top {} by {} vs {}: MaxSkew {:+.3} ({}), NDKL {:.4}",
+            s.query, s.k, s.grouping, s.target, s.max_skew, s.max_skew_group, s.ndkl
+        );
     }
     for line in report.problems.iter().chain(&report.warnings) {
         eprintln!("warning: {line}");

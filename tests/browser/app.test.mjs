@@ -1010,6 +1010,8 @@ async function auditChecks(page, base, mode) {
 
   const [report] = await Promise.all([page.waitForEvent('download'), page.click('#audit-report')]);
   const html = fs.readFileSync(await report.path(), 'utf8');
+  const firstReport = path.join(plan.out_dir, `audit-${mode}-report-1.html`);
+  fs.copyFileSync(await report.path(), firstReport);
   check(/CLIP-perceived/.test(html) && /<svg/.test(html) && /id="audits"/.test(html) && /Inversion probe/.test(html) && !/https?:\/\//.test(html),
     `${tag} the HTML report is self-contained (${(html.length / 1024).toFixed(0)} KiB, charts, the probe, the audits inside, no links out)`);
 
@@ -1080,6 +1082,15 @@ async function auditChecks(page, base, mode) {
   const [comparison] = await Promise.all([page.waitForEvent('download'), page.click('#audit-compare-report')]);
   const comparisonHtml = fs.readFileSync(await comparison.path(), 'utf8');
   check(/Comparison: audit-/.test(comparisonHtml), `${tag} the comparison saves as one HTML file (${(comparisonHtml.length / 1024).toFixed(0)} KiB)`);
+  // Two whole reports of this page: their first audits of one kind (the association tests) side by side.
+  const [second] = await Promise.all([page.waitForEvent('download'), page.click('#audit-report')]);
+  const secondReport = path.join(plan.out_dir, `audit-${mode}-report-2.html`);
+  fs.copyFileSync(await second.path(), secondReport);
+  await page.setInputFiles('#audit-compare-picker', [firstReport, secondReport]);
+  await page.waitForFunction(() => [...document.querySelectorAll('#audit-compare-table tbody th')].some((th) => th.textContent === 's(pilot)'), null, { timeout: 30_000 });
+  const reportRows = await page.$$eval('#audit-compare-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+  const pilot = reportRows.find((r) => r[0] === 's(pilot)');
+  check(pilot && pilot[3] === '+0.000', `${tag} two HTML reports compared by their association tests: s(pilot) ${pilot?.slice(1).join(' / ')}`);
   const findings = await axeFindings(page);
   check(findings.length === 0, `${tag} with the probe, debias and comparison shown: ${findings.length} serious axe-core findings${findings.map((f) => '\n       ' + f).join('')}`);
   await page.goto(`${base}#embed`);

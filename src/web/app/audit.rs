@@ -119,6 +119,8 @@ pub struct Audit {
     pub probe_images: RwSignal<Vec<(ProbeImage, String)>>,
     /// The probe's report, the model's sha256 and the judge (name, sha256).
     pub probe: RwSignal<Option<(ProbeReport, String, Option<(String, String)>)>>,
+    /// The probe run whose pictures and report the page shows (an earlier one is cancelled).
+    probe_job: StoredValue<Option<JobId>>,
     debias_target: RwSignal<String>,
     debias_group: RwSignal<String>,
     pub debias: RwSignal<Option<(FolderDebias, String)>>,
@@ -150,6 +152,7 @@ impl Audit {
             site_models: RwSignal::new(Vec::new()),
             probe_images: RwSignal::new(Vec::new()),
             probe: RwSignal::new(None),
+            probe_job: StoredValue::new(None),
             debias_target: RwSignal::new("role".into()),
             debias_group: RwSignal::new(String::new()),
             debias: RwSignal::new(None),
@@ -275,8 +278,11 @@ impl AppState {
                 a.probe.set(None);
                 let judge = Some(a.probe_judge.get_untracked()).filter(|j| !j.is_empty());
                 let total = (settings.prompts.len() + usize::from(settings.baseline.is_some())) * settings.seeds;
+                if let Some(earlier) = a.probe_job.get_value() {
+                    self.cancel(earlier);
+                }
                 let job = self.jobs.open(JobKind::Audit, &format!("probing: {total} inversions"));
-                a.pending.update_value(|p| p.push(job));
+                a.probe_job.set_value(Some(job));
                 let (safety_detector, files) = match a.probe_detector.get_untracked() {
                     Some((name, file)) => (Some(name), vec![file]),
                     None => (None, Vec::new()),
@@ -288,14 +294,14 @@ impl AppState {
     }
 
     pub fn probe_imaged(self, job: JobId, image: ProbeImage, picture: Thumbnail) {
-        if self.audit.pending.with_value(|p| p.contains(&job)) {
+        if self.audit.probe_job.get_value() == Some(job) {
             let url = files::thumbnail_url(&picture).unwrap_or_default();
             self.audit.probe_images.update(|v| v.push((image, url)));
         }
     }
 
     pub fn probed(self, job: JobId, report: ProbeReport, sha256: String, judge: Option<(String, String)>) {
-        if self.audit.pending.with_value(|p| p.contains(&job)) {
+        if self.audit.probe_job.get_value() == Some(job) {
             self.audit.probe.set(Some((report, sha256, judge)));
         }
     }
@@ -349,10 +355,10 @@ impl AppState {
     }
 }
 
-/// Reads saved audits (JSON exports or HTML reports) for the comparison.
-async fn read_audits(picked: Vec<(String, web_sys::File)>) -> Result<(Vec<AuditRecord>, Vec<String>), String> {
-    let mut records = Vec::new();
-    let mut names = Vec::new();
+/// Reads saved audits (JSON exports or HTML reports) for the comparison:
+/// each file's audits, named by the file.
+async fn read_audits(picked: Vec<(String, web_sys::File)>) -> Result<Vec<(String, Vec<AuditRecord>)>, String> {
+    let mut out = Vec::new();
     for (name, file) in picked {
         let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok().and_then(|t| t.as_string()).ok_or(format!("{name}: could not be read"))?;
         let found = if text.trim_start().starts_with('{') {
@@ -361,12 +367,24 @@ async fn read_audits(picked: Vec<(String, web_sys::File)>) -> Result<(Vec<AuditR
             report::records_from_html(&text, &name).map_err(|e| e.to_string())?
         };
         let stem = name.rsplit('/').next().unwrap_or(&name).trim_end_matches(".json").trim_end_matches(".html").to_string();
-        for (i, r) in found.into_iter().enumerate() {
-            names.push(if i == 0 { stem.clone() } else { format!("{stem} #{}", i + 1) });
-            records.push(r);
+        out.push((stem, found));
+    }
+    Ok(out)
+}
+
+/// The first two audits of one kind to compare: from two files, the first
+/// kind both hold; from one file (a report of several audits), two of a kind in it.
+fn comparable(files: &[(String, Vec<AuditRecord>)]) -> Result<(Vec<AuditRecord>, Vec<String>), String> {
+    let all: Vec<(usize, &String, &AuditRecord)> = files.iter().enumerate().flat_map(|(f, (name, rs))| rs.iter().map(move |r| (f, name, r))).collect();
+    let across = files.len() > 1;
+    for (i, (fa, na, a)) in all.iter().enumerate() {
+        if let Some((_, nb, b)) = all[i + 1..].iter().find(|(fb, _, b)| b.kind == a.kind && (!across || fb != fa)) {
+            let (na, nb) = if na == nb { (format!("{na} (1)"), format!("{nb} (2)")) } else { ((*na).clone(), (*nb).clone()) };
+            return Ok((vec![(*a).clone(), (*b).clone()], vec![na, nb]));
         }
     }
-    Ok((records, names))
+    let kinds: Vec<String> = files.iter().map(|(n, rs)| format!("{n}: {}", rs.iter().map(|r| format!("{:?}", r.kind).to_lowercase()).collect::<Vec<_>>().join(", "))).collect();
+    Err(format!("no two audits of the same kind to compare ({})", kinds.join("; ")))
 }
 
 fn pct(e: &Estimate) -> String {
@@ -447,15 +465,14 @@ pub fn AuditPage() -> impl IntoView {
     };
     let on_compare = Callback::new(move |picked: Vec<(String, web_sys::File)>| {
         leptos::task::spawn_local(async move {
-            match read_audits(picked).await {
-                Ok((records, names)) if records.len() >= 2 => match report::comparison(&records[0], &records[1]) {
+            match read_audits(picked).await.and_then(|files| comparable(&files)) {
+                Ok((records, names)) => match report::comparison(&records[0], &records[1]) {
                     Ok(rows) => {
                         a.error.set(None);
-                        a.compared.set(Some((records[..2].to_vec(), names[..2].to_vec(), rows)));
+                        a.compared.set(Some((records, names, rows)));
                     }
                     Err(e) => a.error.set(Some(format!("{} and {}: {e}", names[0], names[1]))),
                 },
-                Ok((records, _)) => a.error.set(Some(format!("pick two saved audits (JSON or HTML reports); these hold {}", records.len()))),
                 Err(e) => a.error.set(Some(e)),
             }
         })
