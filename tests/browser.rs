@@ -88,6 +88,24 @@ fn run(cmd: &mut Command, what: &str) {
     assert!(status.success(), "{what} failed ({status})");
 }
 
+/// The `--json` of a `cliplens` command that must succeed.
+fn cli_json(cmd: &mut Command, what: &str) -> serde_json::Value {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `cliplens world generate --seed SEED --count COUNT EXTRA... --out work/NAME`,
+/// with its labels.csv moved beside the folder (so a picked folder holds images only).
+fn world_folder(work: &Path, name: &str, seed: u64, count: usize, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let dir = work.join(name);
+    let (seed, count) = (seed.to_string(), count.to_string());
+    run(cliplens().args(["world", "generate", "--seed", &seed, "--count", &count]).args(extra).arg("--out").arg(&dir), "world generate");
+    let labels = work.join(format!("{name}-labels.csv"));
+    std::fs::rename(dir.join("labels.csv"), &labels).unwrap();
+    (dir, labels)
+}
+
 /// Panics, naming what is missing, unless the browser tests can run.
 fn require_browser_tools() {
     let missing = missing_tools();
@@ -254,70 +272,40 @@ fn web_app_in_chromium() {
     let concepts_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     // Audit: the CLI's association test, and its folder audit of a world folder with its labels.
-    let audit_folder = work.join("audit");
-    run(cliplens().args(["world", "generate", "--seed", "603", "--count", "60", "--out"]).arg(&audit_folder), "world generate");
-    let audit_labels = work.join("audit-labels.csv");
-    std::fs::rename(audit_folder.join("labels.csv"), &audit_labels).unwrap();
-    let out = cliplens().args(["audit", "associations", "--json", "--model"]).arg(&int8).output().unwrap();
-    assert!(out.status.success(), "cliplens audit associations: {}", String::from_utf8_lossy(&out.stderr));
-    let audit_associations: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let out = cliplens()
-        .args(["audit", "folder", "--json", "--attribute", "group=glim,vorn", "--model"])
-        .arg(&int8)
-        .arg("--dir")
-        .arg(&audit_folder)
-        .arg("--labels")
-        .arg(&audit_labels)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "cliplens audit folder: {}", String::from_utf8_lossy(&out.stderr));
-    let audit_folder_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (audit_folder, audit_labels) = world_folder(&work, "audit", 603, 60, &[]);
+    let folder_json = |dir: &Path, labels: &Path, what: &str| {
+        cli_json(
+            cliplens().args(["audit", "folder", "--json", "--attribute", "group=glim,vorn", "--model"]).arg(&int8).arg("--dir").arg(dir).arg("--labels").arg(labels),
+            what,
+        )
+    };
+    let audit_associations = cli_json(cliplens().args(["audit", "associations", "--json", "--model"]).arg(&int8), "cliplens audit associations");
+    let audit_folder_cli = folder_json(&audit_folder, &audit_labels, "cliplens audit folder");
     // The probe as the page runs it (quick preset, the site's int8 judge), small: on SwiftShader an inversion of 20 steps takes about a minute.
     let judge_int8 = root().join("models/world-judge/model.int8.safetensors");
-    let out = cliplens()
-        .args(["audit", "probe", "--json", "--seeds", "1", "--steps", "20", "--prompt", "a photo of a chef", "--model"])
-        .arg(&int8)
-        .arg("--judge")
-        .arg(&judge_int8)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "cliplens audit probe: {}", String::from_utf8_lossy(&out.stderr));
-    let audit_probe_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // CLIP-debias on the doctor/nurse shortcut (roles drawn), as the page trains it.
-    let debias_folder = work.join("debias");
-    run(
-        cliplens().args(["world", "generate", "--seed", "604", "--count", "300", "--roles", "doctor,nurse", "--role-shown", "--out"]).arg(&debias_folder),
-        "world generate",
+    let audit_probe_cli = cli_json(
+        cliplens()
+            .args(["audit", "probe", "--json", "--seeds", "1", "--steps", "20", "--prompt", "a photo of a chef", "--model"])
+            .arg(&int8)
+            .arg("--judge")
+            .arg(&judge_int8),
+        "cliplens audit probe",
     );
-    let debias_labels = work.join("debias-labels.csv");
-    std::fs::rename(debias_folder.join("labels.csv"), &debias_labels).unwrap();
-    let out = cliplens()
-        .args(["audit", "debias", "--json", "--attribute", "group=glim,vorn", "--target", "role", "--model"])
-        .arg(&int8)
-        .arg("--dir")
-        .arg(&debias_folder)
-        .arg("--labels")
-        .arg(&debias_labels)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "cliplens audit debias: {}", String::from_utf8_lossy(&out.stderr));
-    let audit_debias_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // CLIP-debias on the doctor/nurse shortcut (roles drawn), as the page trains it.
+    let (debias_folder, debias_labels) = world_folder(&work, "debias", 604, 300, &["--roles", "doctor,nurse", "--role-shown"]);
+    let audit_debias_cli = cli_json(
+        cliplens()
+            .args(["audit", "debias", "--json", "--attribute", "group=glim,vorn", "--target", "role", "--model"])
+            .arg(&int8)
+            .arg("--dir")
+            .arg(&debias_folder)
+            .arg("--labels")
+            .arg(&debias_labels),
+        "cliplens audit debias",
+    );
     // A 2,000-image folder: the page reloads part-way and resumes from its cache.
-    let big_folder = work.join("audit-2000");
-    run(cliplens().args(["world", "generate", "--seed", "77", "--count", "2000", "--out"]).arg(&big_folder), "world generate");
-    let big_labels = work.join("audit-2000-labels.csv");
-    std::fs::rename(big_folder.join("labels.csv"), &big_labels).unwrap();
-    let out = cliplens()
-        .args(["audit", "folder", "--json", "--attribute", "group=glim,vorn", "--model"])
-        .arg(&int8)
-        .arg("--dir")
-        .arg(&big_folder)
-        .arg("--labels")
-        .arg(&big_labels)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "cliplens audit folder (2,000): {}", String::from_utf8_lossy(&out.stderr));
-    let audit_big_cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (big_folder, big_labels) = world_folder(&work, "audit-2000", 77, 2000, &[]);
+    let audit_big_cli = folder_json(&big_folder, &big_labels, "cliplens audit folder (2,000)");
 
     let plan = serde_json::json!({
         "audit": {
