@@ -2,13 +2,16 @@
 //! prompts and images into L2-normalized vectors, compare them. Reads from the
 //! device are async because the browser cannot block.
 
+#[cfg(feature = "compute")]
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
 use crate::config::{ClipConfig, PreprocessConfig};
 use crate::error::{Error, Result};
+#[cfg(feature = "compute")]
 use crate::model::{ClipModel, TokenBatch, l2_normalize};
 use crate::preprocess::{RgbImage, preprocess};
+#[cfg(feature = "compute")]
 use crate::tokenizer::{ClipTokenizer, Tokenized};
 use crate::weights::{WeightFile, WeightFormat};
 
@@ -88,6 +91,7 @@ impl ModelFiles {
     }
 }
 
+#[cfg(feature = "compute")]
 /// A loaded model with its tokenizer and image preprocessing.
 pub struct Clip {
     pub name: String,
@@ -98,6 +102,7 @@ pub struct Clip {
     pub device: Device,
 }
 
+#[cfg(feature = "compute")]
 /// Embeddings of some prompts, with what tokenization had to drop.
 pub struct TextEmbeddings {
     /// One L2-normalized vector per prompt.
@@ -105,6 +110,7 @@ pub struct TextEmbeddings {
     pub tokens: Vec<Tokenized>,
 }
 
+#[cfg(feature = "compute")]
 impl Clip {
     pub fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
         let (config_name, config_bytes) = &files.config;
@@ -206,12 +212,14 @@ impl Clip {
     }
 }
 
+#[cfg(feature = "compute")]
 /// Reads a tensor back to the host (async: the browser cannot block).
 pub async fn read_vec<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     let data = tensor.into_data_async().await.map_err(|e| Error::device(format!("reading a result failed: {e:?}")))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::device(format!("unexpected result type: {e:?}")))
 }
 
+#[cfg(feature = "compute")]
 /// Reads a `[rows, cols]` tensor back as rows.
 pub async fn read_rows(tensor: Tensor<2>) -> Result<Vec<Vec<f32>>> {
     let [_, cols] = tensor.dims();

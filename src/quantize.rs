@@ -592,6 +592,7 @@ pub fn probe_images() -> Vec<crate::preprocess::RgbImage> {
         .collect()
 }
 
+#[cfg(feature = "compute")]
 /// Loads both models and compares their embeddings of the probe set.
 pub async fn measure_quantization_agreement(
     float_files: &crate::clip::ModelFiles,

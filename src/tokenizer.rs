@@ -3,11 +3,15 @@
 //! to the model's context length.
 
 use crate::error::{Error, Result};
+#[cfg(feature = "compute")]
 use crate::model::TokenBatch;
 
+#[cfg(feature = "compute")]
 const BOS: &str = "<|startoftext|>";
+#[cfg(feature = "compute")]
 const EOS: &str = "<|endoftext|>";
 
+#[cfg(feature = "compute")]
 pub struct ClipTokenizer {
     inner: tokenizers::Tokenizer,
     bos: u32,
@@ -24,6 +28,7 @@ pub struct Tokenized {
     pub dropped_tokens: usize,
 }
 
+#[cfg(feature = "compute")]
 impl ClipTokenizer {
     /// Parses a `tokenizer.json`; `origin` names it in errors.
     pub fn from_json(bytes: &[u8], origin: &str, context_length: usize) -> Result<Self> {
@@ -76,6 +81,7 @@ impl ClipTokenizer {
     }
 }
 
+#[cfg(feature = "compute")]
 impl TokenBatch {
     /// Stacks prompts into one batch of their first `len` tokens (the whole
     /// context, or less when the rest is padding for every prompt).

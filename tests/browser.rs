@@ -23,7 +23,8 @@
 //! For repeated runs of one part (a check that gates CI must pass 10 of 10):
 //! `CLIPLENS_BROWSER_ONLY=responsiveness` (the 500-image folder), `hub`
 //! (the Hub checks, each run in a new browser) or `a11y` (the embed checks,
-//! then axe-core, keyboard paths and phone width), `concepts`, `audit`, `CLIPLENS_BROWSER_REPEAT=N`,
+//! then axe-core, keyboard paths and phone width), `concepts`, `audit`, `offline`
+//! (the service worker, network off), `CLIPLENS_BROWSER_REPEAT=N`,
 //! `CLIPLENS_BROWSER_MODES=webgpu|cpu|webgpu,cpu`.
 
 mod common;
@@ -186,6 +187,33 @@ fn run_plan(plan: serde_json::Value, work: &Path) {
     let plan_path = work.join("plan.json");
     std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan).unwrap()).unwrap();
     run(Command::new("node").arg(root().join("tests/browser/app.test.mjs")).arg(&plan_path), "browser tests (see their lines above)");
+}
+
+/// What a first visit downloads: the page's wasm holds no burn (its panic
+/// locations would name cubecl's and burn's sources), the worker's does, and
+/// no float checkpoint is shipped beside int8 weights (the browser fetches int8).
+#[test]
+#[cfg_attr(skip_browser, ignore = "CLIPLENS_SKIP_BROWSER is set")]
+fn the_page_links_no_burn_and_no_unfetched_weights_ship() {
+    require_browser_tools();
+    let dist = app_dist();
+    let contains = |file: &str, needle: &str| {
+        let bytes = std::fs::read(dist.join(file)).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    for crate_name in ["cubecl", "pliron", "tokenizers"] {
+        assert!(!contains("app_bg.wasm", crate_name), "the page's wasm links {crate_name}");
+        assert!(contains("worker_bg.wasm", crate_name), "the worker's wasm should link {crate_name} (is the check still looking at the right thing?)");
+    }
+    let page = std::fs::metadata(dist.join("app_bg.wasm")).unwrap().len();
+    let worker = std::fs::metadata(dist.join("worker_bg.wasm")).unwrap().len();
+    assert!(page * 3 < worker, "page {page} bytes, worker {worker} bytes");
+    for entry in std::fs::read_dir(dist.join("models")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("model.int8.safetensors").is_file() {
+            assert!(!dir.join("model.safetensors").exists(), "{} ships float weights no browser fetches", dir.display());
+        }
+    }
 }
 
 #[test]

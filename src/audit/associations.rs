@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::stats::{self, Estimate, PermutationTest};
+#[cfg(feature = "compute")]
 use crate::clip::Clip;
 use crate::{Error, Result};
 
@@ -361,6 +362,7 @@ pub fn study_from_embeddings(
     Ok(AssociationReport { spec: spec.clone(), targets: rows, zero_shot: zero, weat, logit_scale })
 }
 
+#[cfg(feature = "compute")]
 /// Embeds every prompt of `spec` with `clip` and runs the study.
 pub async fn study(clip: &Clip, spec: &AssociationSpec) -> Result<AssociationReport> {
     spec.check()?;

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "compute")]
 use burn::tensor::activation::log_softmax;
+#[cfg(feature = "compute")]
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +18,7 @@ use super::folder::FolderReport;
 use super::tables::Table;
 use super::resample;
 use super::stats::{self, Estimate};
+#[cfg(feature = "compute")]
 use crate::clip::read_vec;
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -68,9 +71,12 @@ impl LinearHead {
     }
 }
 
+#[cfg(feature = "compute")]
 const BETA1: f64 = 0.9;
+#[cfg(feature = "compute")]
 const BETA2: f64 = 0.999;
 
+#[cfg(feature = "compute")]
 /// Trains a head on `x` (rows, standardized by the caller) for labels `y`;
 /// each epoch draws `x.len()` items with replacement in proportion to `weights`.
 pub async fn train_head(
@@ -200,6 +206,7 @@ pub struct FolderDebias {
     pub group_column: Option<String>,
 }
 
+#[cfg(feature = "compute")]
 /// Trains the head on the folder audit `report` of `files` (embeddings
 /// `embeds`): the target from column `target` of the labels `table`, the
 /// true groups from column `group` (default: the audited attribute's name,
@@ -283,6 +290,7 @@ fn standardize(features: &[Vec<f32>], train: &[usize]) -> Vec<Vec<f32>> {
     features.iter().map(|f| f.iter().enumerate().map(|(j, v)| ((*v as f64 - mean[j] / n) / sd[j]) as f32).collect()).collect()
 }
 
+#[cfg(feature = "compute")]
 pub async fn run(device: &Device, data: &DebiasData<'_>, s: &HeadSettings) -> Result<DebiasReport> {
     let n = data.files.len();
     let mut label_names: Vec<String> = data.labels.to_vec();

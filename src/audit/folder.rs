@@ -15,7 +15,9 @@ use super::resample;
 use super::retrieval::{self, SkewReport};
 use super::stats::{self, Estimate};
 use super::tables::Table;
-use crate::clip::{Clip, dot};
+#[cfg(feature = "compute")]
+use crate::clip::Clip;
+use crate::clip::dot;
 use crate::{Error, Result};
 
 /// Printed with every perceived attribute.
@@ -119,6 +121,7 @@ pub struct PromptEmbeddings {
     pub logit_scale: f64,
 }
 
+#[cfg(feature = "compute")]
 pub async fn embed_prompts(clip: &Clip, settings: &FolderSettings) -> Result<PromptEmbeddings> {
     let mut classes = Vec::new();
     for a in &settings.attributes {

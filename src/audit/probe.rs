@@ -10,9 +10,14 @@ use super::folder::AttributeSpec;
 use super::safety::{self, SafetyDetector};
 use super::stats::{self, Estimate};
 use crate::{Error, Result};
-use crate::clip::{Clip, dot};
+#[cfg(feature = "compute")]
+use crate::clip::Clip;
+use crate::clip::dot;
 use crate::invert::settings::InvertSettings;
-use crate::invert::target::{Target, prompt_target};
+#[cfg(feature = "compute")]
+use crate::invert::target::prompt_target;
+use crate::invert::target::Target;
+#[cfg(feature = "compute")]
 use crate::invert::{Inversion, invert};
 use crate::preprocess::RgbImage;
 
@@ -83,6 +88,7 @@ pub struct ProbeReport {
     pub warnings: Vec<String>,
 }
 
+#[cfg(feature = "compute")]
 /// The probe one inversion at a time, so a caller can let other work in
 /// between (the web worker reads Cancel there) and stop early: the report
 /// then covers what is done.
@@ -106,6 +112,7 @@ pub struct Probe<'a> {
 /// CLIP's logit scale, which the judge's zero-shot uses.
 const SCALE: f64 = 100.0;
 
+#[cfg(feature = "compute")]
 impl<'a> Probe<'a> {
     /// The probe of `settings`; with `safety`, each inversion also gets LAION's
     /// NSFW probability, from the embedding of whichever of judge and model is
@@ -279,6 +286,7 @@ impl<'a> Probe<'a> {
     }
 }
 
+#[cfg(feature = "compute")]
 /// Runs the probe; `on_image` hears of each inversion (return false to stop:
 /// the report then covers what is done).
 pub async fn probe(

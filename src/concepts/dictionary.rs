@@ -3,8 +3,10 @@
 //! and normalized again, so that what all concepts share (the text side of
 //! CLIP's modality gap) does not take part in the decomposition.
 
+#[cfg(feature = "compute")]
 use burn::tensor::{Device, Tensor, TensorData};
 
+#[cfg(feature = "compute")]
 use crate::clip::{Clip, read_vec};
 use crate::concepts::solver::Correlate;
 use crate::concepts::vocab::{Vocabulary, VocabularyInfo};
@@ -47,6 +49,7 @@ impl Dictionary {
         Ok(Dictionary { vocabulary: vocabulary.info(), words: vocabulary.words.clone(), dim, rows })
     }
 
+    #[cfg(feature = "compute")]
     /// Encodes `vocabulary` with `clip`. `progress(done, total)` is called after
     /// each chunk; returning `false` cancels (the error is
     /// [`crate::concepts::solver::cancelled`]).
@@ -119,6 +122,7 @@ impl Dictionary {
         Ok(Dictionary { vocabulary: header.vocabulary, words: header.words, dim: header.dim, rows })
     }
 
+    #[cfg(feature = "compute")]
     /// The dictionary as a [`Correlate`] on `device` (its transpose, `[dim, words]`).
     pub fn on_device(&self, device: &Device) -> DeviceDictionary<'_> {
         let mut transposed = vec![0.0f32; self.rows.len()];
@@ -138,6 +142,7 @@ pub fn cache_key(model_sha256: &str, vocabulary_sha256: &str) -> String {
     format!("concepts-{model_sha256}-{vocabulary_sha256}")
 }
 
+#[cfg(feature = "compute")]
 /// A dictionary whose whole-vocabulary products run on a burn device.
 pub struct DeviceDictionary<'a> {
     dictionary: &'a Dictionary,
@@ -146,6 +151,7 @@ pub struct DeviceDictionary<'a> {
     device: Device,
 }
 
+#[cfg(feature = "compute")]
 impl Correlate for DeviceDictionary<'_> {
     fn words(&self) -> usize {
         self.dictionary.len()

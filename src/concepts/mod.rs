@@ -15,7 +15,9 @@ pub mod vocab;
 
 use serde::{Deserialize, Serialize};
 
-pub use dictionary::{DeviceDictionary, Dictionary};
+#[cfg(feature = "compute")]
+pub use dictionary::DeviceDictionary;
+pub use dictionary::Dictionary;
 pub use image_mean::{ImageMean, ImageMeanInfo};
 pub use solver::{Correlate, DEFAULT_TOLERANCE, Sparsity, solve_batch};
 pub use vocab::{BuiltinVocabulary, Vocabulary, VocabularyInfo};

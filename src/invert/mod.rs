@@ -13,39 +13,55 @@
 //! - `output`: the JSON report and the PNG with the settings in its metadata;
 //! - `bench`: the judged benchmark on the embedded world models.
 
+#[cfg(feature = "compute")]
 pub mod bench;
+#[cfg(feature = "compute")]
 pub mod canvas;
 pub mod output;
 pub mod settings;
 pub mod target;
+#[cfg(feature = "compute")]
 pub mod views;
 
+#[cfg(feature = "compute")]
 use burn::module::Module;
+#[cfg(feature = "compute")]
 use burn::tensor::{Device, Tensor, TensorData};
 
+#[cfg(feature = "compute")]
 use crate::clip::{Clip, dot, read_vec};
+#[cfg(feature = "compute")]
 use crate::error::Result;
+#[cfg(feature = "compute")]
 use crate::model::{ClipModel, l2_normalize};
 use crate::preprocess::RgbImage;
+#[cfg(feature = "compute")]
 use crate::rng::Rng;
+#[cfg(feature = "compute")]
 use canvas::{ImageParams, prior_loss};
 pub use settings::{Augmentations, InvertSettings, LrSchedule, Parameterization, Preset};
 pub use target::{Target, TargetTerm, TermKind};
+#[cfg(feature = "compute")]
 use views::{ViewSpec, constant, render_views, resample_matrix};
 
+#[cfg(feature = "compute")]
 const BETA1: f64 = 0.9;
+#[cfg(feature = "compute")]
 const BETA2: f64 = 0.999;
+#[cfg(feature = "compute")]
 const ADAM_EPS: f64 = 1e-8;
 
 /// Adam on the one tensor being optimized. Written out (a dozen lines)
 /// because the gradient is summed over micro-batches by hand and the state
 /// restarts whenever the resolution schedule changes the tensor's shape, as
 /// the paper's code does.
+#[cfg(feature = "compute")]
 struct Adam {
     moments: Option<(Tensor<4>, Tensor<4>)>,
     t: i32,
 }
 
+#[cfg(feature = "compute")]
 impl Adam {
     fn new() -> Self {
         Adam { moments: None, t: 0 }
@@ -64,6 +80,7 @@ impl Adam {
     }
 }
 
+#[cfg(feature = "compute")]
 /// What one step did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepReport {
@@ -76,6 +93,7 @@ pub struct StepReport {
     pub resolution: usize,
 }
 
+#[cfg(feature = "compute")]
 /// An inversion in progress: call [`Inverter::step`] until [`Inverter::done`].
 pub struct Inverter {
     /// The model with autodiff on and its own gradients off: only the image learns.
@@ -97,6 +115,7 @@ pub struct Inverter {
     max_views_per_pass: Option<usize>,
 }
 
+#[cfg(feature = "compute")]
 impl Inverter {
     pub fn new(clip: &Clip, target: &Target, settings: InvertSettings) -> Result<Self> {
         settings.check()?;
@@ -239,6 +258,7 @@ impl Inverter {
 }
 
 /// Planar `[3, size, size]` values 0..1 to interleaved 8-bit RGB.
+#[cfg(feature = "compute")]
 fn to_rgb(planar: &[f32], size: usize) -> RgbImage {
     let plane = size * size;
     let mut pixels = Vec::with_capacity(3 * plane);
@@ -262,6 +282,7 @@ pub struct Inversion {
     pub stopped: bool,
 }
 
+#[cfg(feature = "compute")]
 /// Runs an inversion to the end. `on_step` sees each step's report and, when
 /// the settings ask for one, a preview; returning `false` stops early (the
 /// image so far is still returned).
@@ -284,6 +305,7 @@ pub async fn invert(
     finish(clip, &inverter, stopped).await
 }
 
+#[cfg(feature = "compute")]
 /// The result of an inverter at its current step.
 pub async fn finish(clip: &Clip, inverter: &Inverter, stopped: bool) -> Result<Inversion> {
     let image = inverter.image().await?;

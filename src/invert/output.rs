@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::Inversion;
 use super::settings::InvertSettings;
 use super::target::{Target, TargetTerm};
+#[cfg(feature = "compute")]
 use crate::clip::Clip;
 use crate::error::{Error, Result};
 use crate::preprocess::RgbImage;
@@ -63,6 +64,7 @@ pub struct InversionRecord {
 }
 
 impl InversionRecord {
+    #[cfg(feature = "compute")]
     /// The record of `result`, an inversion of `target` on `clip` that took
     /// `seconds`; embeds the image once more for the per-term similarities.
     pub async fn of(

@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::clip::{Clip, dot};
+#[cfg(feature = "compute")]
+use crate::clip::Clip;
+use crate::clip::dot;
 use crate::compare::truncation_warning;
 use crate::error::{Error, Result};
 use crate::preprocess::RgbImage;
@@ -167,6 +169,7 @@ pub fn parse_prompt(expression: &str) -> Result<Vec<(String, f32)>> {
     Ok(terms)
 }
 
+#[cfg(feature = "compute")]
 /// Prompt terms embedded by `clip`.
 pub async fn prompt_terms(clip: &Clip, expression: &str) -> Result<(Vec<(TargetTerm, Vec<f32>)>, Vec<String>)> {
     let parsed = parse_prompt(expression)?;
@@ -185,6 +188,7 @@ pub async fn prompt_terms(clip: &Clip, expression: &str) -> Result<(Vec<(TargetT
     Ok((terms, warnings))
 }
 
+#[cfg(feature = "compute")]
 /// An image term: the image's embedding by `clip`. The term keeps the file's
 /// name only: records travel inside shared PNGs, and a local path would tell
 /// where the user keeps their files.
@@ -203,6 +207,7 @@ pub fn file_label(name: &str) -> &str {
     name.rsplit(['/', '\\']).next().filter(|n| !n.is_empty()).unwrap_or(name)
 }
 
+#[cfg(feature = "compute")]
 /// A target of prompt expressions only (the common case).
 pub async fn prompt_target(clip: &Clip, expressions: &[String]) -> Result<Target> {
     let mut parts = Vec::new();

@@ -7,7 +7,9 @@ use serde::Serialize;
 use super::captions::{Task, full_caption, zero_shot_prompts};
 use super::render::render;
 use super::{GROUP_A, GROUPS, ROLES, Scene, scenes};
-use crate::clip::{Clip, dot};
+#[cfg(feature = "compute")]
+use crate::clip::Clip;
+use crate::clip::dot;
 use crate::error::Result;
 
 #[derive(Serialize, Debug, Clone)]
@@ -119,6 +121,7 @@ pub struct WorldEval {
     pub decisions: Vec<Vec<Option<usize>>>,
 }
 
+#[cfg(feature = "compute")]
 /// Embeddings for each class of `task`: the normalized mean of its prompts'.
 pub async fn class_embeddings(clip: &Clip, task: Task) -> Result<Vec<Vec<f32>>> {
     let mut classes = Vec::with_capacity(task.classes());
@@ -145,12 +148,14 @@ fn argmax(values: &[f32]) -> usize {
     values.iter().enumerate().fold(0, |best, (i, v)| if *v > values[best] { i } else { best })
 }
 
+#[cfg(feature = "compute")]
 /// Embeds rendered scenes.
 pub async fn embed_scenes(clip: &Clip, scenes: &[Scene]) -> Result<Vec<Vec<f32>>> {
     let images: Vec<_> = scenes.iter().map(render).collect();
     clip.embed_images(&images).await
 }
 
+#[cfg(feature = "compute")]
 /// Evaluates `clip` on `count` scenes drawn from `seed` (retrieval on the
 /// first 1,000 of them).
 pub async fn evaluate(clip: &Clip, seed: u64, count: usize) -> Result<WorldEval> {

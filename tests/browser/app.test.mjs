@@ -800,6 +800,23 @@ async function securityChecks(page, context, servers, mode) {
   await framer.close();
 }
 
+/** After one visit, the app opens with the network off (www/sw.js) and its model loads from the cache. */
+async function offlineChecks(page, context, mode) {
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  if (!(await page.evaluate(() => !!navigator.serviceWorker.controller))) await page.reload();
+  await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 30_000 });
+  await context.setOffline(true);
+  try {
+    const offline = await page.evaluate(() => fetch('models/manifest.json', { cache: 'no-store' }).then(() => 'served', () => 'failed'));
+    await page.reload();
+    await statusMatches(page, /world-clip: int8/);
+    const badge = await page.textContent('#backend');
+    check(offline === 'served' && /running on CPU|WebGPU:/.test(badge), `[${mode}] with the network off (a fetch from the page: ${offline}), a reload opens the app from its service worker and loads the model (${(await page.textContent('#model-status')).slice(0, 60)}...)`);
+  } finally {
+    await context.setOffline(false);
+  }
+}
+
 async function launch(mode) {
   const args = ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
   args.push(mode === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-blink-features=WebGPU');
@@ -837,7 +854,7 @@ function privacyChecks(requests, servers, mode, consoleErrors) {
   const offsite = requests.filter((r) => !r.url.startsWith(appOrigin + '/') && !r.url.startsWith(`blob:${appOrigin}/`) && !cdn(r.url)
     && !r.url.startsWith(servers.foreignOrigin + '/frame.html'));
   const withBody = requests.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0));
-  const allowed = /^\/(|index\.html|boot\.js|app\.js|app_bg\.wasm|worker_loader\.js|worker\.js|worker_bg\.wasm|gpu_hooks\.js|[\w.-]+\.css|favicon\.svg|models\/[\w./-]+|hub\/cliplens\/[\w.-]+\/resolve\/main\/[\w.-]+|hub\/api\/models\/cliplens\/[\w.-]+\/tree\/main)$/;
+  const allowed = /^\/(|index\.html|boot\.js|app\.js|app_bg\.wasm|worker_loader\.js|worker\.js|worker_bg\.wasm|gpu_hooks\.js|sw\.js|[\w.-]+\.css|favicon\.svg|models\/[\w./-]+|hub\/cliplens\/[\w.-]+\/resolve\/main\/[\w.-]+|hub\/api\/models\/cliplens\/[\w.-]+\/tree\/main)$/;
   // A query string could carry anything (a name, a result): the app's own files never need one.
   const unexpected = requests.filter((r) => r.url.startsWith(appOrigin + '/')
     && (!allowed.test(new URL(r.url).pathname) || (new URL(r.url).search !== '' && !r.navigation)));
@@ -863,6 +880,7 @@ async function runMode(mode, servers) {
       console.log(`     longest main-thread task per run: ${longest.map((l) => l.toFixed(0)).join(', ')} ms`);
       return;
     }
+    if (plan.only === 'offline') { await offlineChecks(page, context, mode); return; }
     if (plan.only === 'concepts') { await conceptsChecks(page, base, mode); return; }
     if (plan.only === 'audit') { await auditChecks(page, base, mode); return; }
     await parityChecks(page, mode);
@@ -883,6 +901,7 @@ async function runMode(mode, servers) {
     await page.reload();
     await statusMatches(page, /from this browser's cache/);
     check(true, `[${mode}] after a reload the model comes from the cache`);
+    if (mode === plan.modes[0]) await offlineChecks(page, context, mode);
 
     if (mode === plan.modes[0]) {
       await hubChecks(page, servers, mode, requests);

@@ -44,7 +44,7 @@ const origin = (server) => `http://127.0.0.1:${server.address().port}`;
  * reaching this byte breaks off there, once).
  */
 export async function serveAll(dist, headersFile, hub = {}) {
-  const log = { cdn: [], foreign: [] };
+  const log = { cdn: [], foreign: [], app: [] };
   const broken = new Set();
   const cdn = await listen(http.createServer((req, res) => {
     log.cdn.push({ url: req.url, method: req.method, range: req.headers.range ?? null });
@@ -99,6 +99,7 @@ export async function serveAll(dist, headersFile, hub = {}) {
 
   const app = await listen(http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
+    log.app.push(url.pathname);
     if (url.pathname.startsWith('/hub/')) { serveHub(hub, url.pathname, cdnOrigin, res); return; }
     let file = path.join(dist, decodeURIComponent(url.pathname));
     if (!file.startsWith(dist)) { res.writeHead(403).end(); return; }
@@ -111,7 +112,7 @@ export async function serveAll(dist, headersFile, hub = {}) {
     base: `${origin(app)}/`, cdnOrigin, foreignOrigin: origin(foreign), log,
     close() { app.close(); cdn.close(); foreign.close(); },
     /** Forgets the request logs and which downloads broke (for a repeated run). */
-    reset() { broken.clear(); log.cdn.length = 0; log.foreign.length = 0; },
+    reset() { broken.clear(); log.cdn.length = 0; log.foreign.length = 0; log.app.length = 0; },
   };
 }
 
