@@ -757,3 +757,75 @@ fn audit_folder_debias_and_report_from_the_cli() {
     ]);
     assert_one_clear_line(&out, "--attribute \"group\"", "NAME=value1,value2");
 }
+
+/// `bench speed` on the tiny model against a saved PyTorch baseline with
+/// known timings: the rows, the rates and the ratios follow from the inputs
+/// (timings themselves are not checked), and the Markdown section is replaced,
+/// not repeated, on a second run.
+#[test]
+fn bench_speed_harness_computes_rates_and_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = fixtures().join("tiny").display().to_string();
+    // Seconds per call, as tests/bench/torch_speed.py prints them (medians 0.5, 2.0, 0.25, 0.1, 0.004).
+    let baseline = serde_json::json!({
+        "torch": "test", "transformers": "test", "threads": 1,
+        "matmul": {"64": [0.004, 0.004, 0.005]},
+        "models": {tiny.clone(): {
+            "attention": "sdpa",
+            "image": {"1": [0.5, 0.4, 0.6], "4": [2.0, 2.0, 2.0]},
+            "text": [0.25, 0.25, 0.25],
+            "invert": [0.1, 0.1, 0.1],
+        }},
+    });
+    let baseline_path = dir.path().join("baseline.json");
+    std::fs::write(&baseline_path, baseline.to_string()).unwrap();
+    let markdown = dir.path().join("BENCHMARKS.md");
+    std::fs::write(&markdown, "# Benchmarks\n\nText before.\n").unwrap();
+    let args = [
+        "bench", "speed", "--model", &tiny, "--runs", "2", "--batch", "1", "--batch", "4", "--texts", "3",
+        "--invert-steps", "1", "--invert-views", "2", "--matmul", "64", "--threads", "1",
+        "--baseline", baseline_path.to_str().unwrap(), "--markdown", markdown.to_str().unwrap(), "--json",
+    ];
+    for _ in 0..2 {
+        let out = cliplens(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = v["rows"].as_array().unwrap();
+        let tasks: Vec<&str> = rows.iter().map(|r| r["task"].as_str().unwrap()).collect();
+        assert_eq!(
+            tasks,
+            ["matmul 64x64 f32", "image embedding, batch 1 (latency)", "image embedding, batch 4 (throughput)", "text embedding, 3 prompts", "inversion step, 2 views"]
+        );
+        let expected_pytorch = [2.0 * 64f64.powi(3) / 1e9 / 0.004, 1.0 / 0.5, 4.0 / 2.0, 3.0 / 0.25, 1.0 / 0.1];
+        for (row, want) in rows.iter().zip(expected_pytorch) {
+            let theirs = row["pytorch"].as_f64().unwrap();
+            assert!((theirs - want).abs() < 1e-9 * want, "{}: PyTorch {theirs} != {want}", row["task"]);
+            let ours = &row["ours"][0];
+            assert_eq!(ours["backend"], "Flex CPU");
+            let rate = ours["rate"].as_f64().unwrap();
+            assert!(rate > 0.0 && rate.is_finite(), "{}: rate {rate}", row["task"]);
+            let ratio = ours["vs_pytorch"].as_f64().unwrap();
+            assert!((ratio - rate / theirs).abs() < 1e-9 * ratio, "{}: ratio {ratio}", row["task"]);
+        }
+        // The image rows carry the tower's FLOPs for the share of peak.
+        assert!(rows[1]["flops_per_call"].as_f64().unwrap() > 0.0);
+        assert!((rows[2]["flops_per_call"].as_f64().unwrap() - 4.0 * rows[1]["flops_per_call"].as_f64().unwrap()).abs() < 1.0);
+        assert!(v["peak_matmul_gflops"].as_f64().unwrap() > 0.0);
+    }
+    let text = std::fs::read_to_string(&markdown).unwrap();
+    assert!(text.starts_with("# Benchmarks\n\nText before.\n"), "{text}");
+    assert_eq!(text.matches("<!-- bench speed -->").count(), 1, "{text}");
+    assert_eq!(text.matches("<!-- /bench speed -->").count(), 1, "{text}");
+    assert!(text.contains("| inversion step, 2 views |"), "{text}");
+    assert!(text.contains("Baseline: PyTorch test + transformers test (1 threads)"), "{text}");
+}
+
+#[test]
+fn bench_speed_names_a_baseline_file_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("baseline.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let tiny = fixtures().join("tiny").display().to_string();
+    let out = cliplens(&["bench", "speed", "--model", &tiny, "--runs", "1", "--batch", "1", "--texts", "0", "--invert-steps", "0", "--matmul", "0", "--baseline", bad.to_str().unwrap()]);
+    assert_one_clear_line(&out, "baseline.json", "not a saved PyTorch baseline");
+}

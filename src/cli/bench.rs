@@ -22,12 +22,20 @@ pub enum BenchCommand {
     /// Decompose images into a 10,000-concept dictionary (SpLiCE) on the CPU and wgpu, against
     /// scikit-learn's positive Lasso one image at a time and SpLiCE's ADMM in numpy.
     Concepts(super::bench_concepts::BenchConceptsArgs),
+    /// Image and text embedding, inversion steps and matrix products on Flex and wgpu, against
+    /// PyTorch with transformers' CLIPModel on the same weights and threads (ratios > 1: faster).
+    Speed(super::bench_speed::BenchSpeedArgs),
+    /// What a first visit downloads (raw, gzip, brotli) and how long until the model is ready,
+    /// in headless Chromium, against transformers.js' runtime files.
+    Footprint(super::bench_footprint::BenchFootprintArgs),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::Invert(args) => bench_invert(args),
         BenchCommand::Concepts(args) => super::bench_concepts::bench_concepts(args),
+        BenchCommand::Speed(args) => super::bench_speed::bench_speed(args),
+        BenchCommand::Footprint(args) => super::bench_footprint::bench_footprint(args),
     }
 }
 

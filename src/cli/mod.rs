@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_concepts;
+pub mod bench_footprint;
+pub mod bench_speed;
 pub mod concepts;
 pub mod embed;
 pub mod invert;
