@@ -856,8 +856,11 @@ function privacyChecks(requests, servers, mode, consoleErrors) {
   const withBody = requests.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0));
   const allowed = /^\/(|index\.html|boot\.js|app\.js|app_bg\.wasm|worker_loader\.js|worker\.js|worker_bg\.wasm|gpu_hooks\.js|sw\.js|[\w.-]+\.css|favicon\.svg|models\/[\w./-]+|hub\/cliplens\/[\w.-]+\/resolve\/main\/[\w.-]+|hub\/api\/models\/cliplens\/[\w.-]+\/tree\/main)$/;
   // A query string could carry anything (a name, a result): the app's own files never need one.
+  // The service worker (www/sw.js) fetches a page load again on its behalf: the same URL, the test's own.
+  const navigations = new Set(requests.filter((r) => r.navigation).map((r) => r.url));
+  const ownLoad = (r) => r.navigation || navigations.has(r.url);
   const unexpected = requests.filter((r) => r.url.startsWith(appOrigin + '/')
-    && (!allowed.test(new URL(r.url).pathname) || (new URL(r.url).search !== '' && !r.navigation)));
+    && (!allowed.test(new URL(r.url).pathname) || (new URL(r.url).search !== '' && !ownLoad(r))));
   const names = [...(plan.images ?? []), ...(plan.bad ?? []).map((b) => b.path)].map((p) => path.basename(p));
   const naming = requests.filter((r) => names.some((n) => decodeURIComponent(r.url).includes(n)));
   check(offsite.length === 0, `[${mode}] no request leaves 127.0.0.1's app and stand-in Hub (${requests.length} requests)${offsite.map((r) => ' ' + r.url).join('')}`);
