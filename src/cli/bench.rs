@@ -30,6 +30,13 @@ pub enum BenchCommand {
     Footprint(super::bench_footprint::BenchFootprintArgs),
 }
 
+/// A fresh folder for one benchmark's files for its baseline script (the caller removes it).
+pub fn scratch_dir(bench: &str) -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("cliplens-bench-{bench}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::Invert(args) => bench_invert(args),

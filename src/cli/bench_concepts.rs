@@ -112,7 +112,7 @@ fn ours(name: &str, dictionary: &Dictionary, targets: &[f32], sparsity: Sparsity
 }
 
 fn baseline(args: &BenchConceptsArgs, dictionary: &Dictionary, targets: &[f32]) -> std::result::Result<Value, String> {
-    let dir = tempfile_dir().map_err(|e| e.to_string())?;
+    let dir = super::bench::scratch_dir("concepts").map_err(|e| e.to_string())?;
     let bin = dir.join("inputs.bin");
     let meta = dir.join("inputs.json");
     let mut bytes: Vec<u8> = Vec::with_capacity((dictionary.rows.len() + targets.len()) * 4);
@@ -135,12 +135,6 @@ fn baseline(args: &BenchConceptsArgs, dictionary: &Dictionary, targets: &[f32]) 
         return Err(format!("{} {} failed: {last} (pip install -r tests/concepts/requirements.txt)", args.python, script.display()));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("unreadable baseline output: {e}"))
-}
-
-fn tempfile_dir() -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("cliplens-bench-concepts-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 fn row_from_baseline(name: &str, value: &Value, note: String) -> Option<Row> {

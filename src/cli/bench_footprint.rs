@@ -117,7 +117,8 @@ pub fn bench_footprint(args: BenchFootprintArgs) -> Result<ExitCode> {
         "runs": args.runs.max(1),
         "compare": compare.iter().map(|(name, files)| json!({"name": name, "files": files})).collect::<Vec<_>>(),
     });
-    let spec_path = std::env::temp_dir().join(format!("cliplens-footprint-{}.json", std::process::id()));
+    let dir = super::bench::scratch_dir("footprint").map_err(|e| Error::io(std::env::temp_dir().display().to_string(), e))?;
+    let spec_path = dir.join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).map_err(|e| Error::io(spec_path.display().to_string(), e))?;
     eprintln!("loading the app in Chromium ({} cold and {} warm loads)...", args.runs.max(1), args.runs.max(1));
     let out = Command::new("node")
@@ -125,7 +126,7 @@ pub fn bench_footprint(args: BenchFootprintArgs) -> Result<ExitCode> {
         .arg(&spec_path)
         .stderr(std::process::Stdio::inherit())
         .output();
-    let _ = std::fs::remove_file(&spec_path);
+    let _ = std::fs::remove_dir_all(&dir);
     let out = out.map_err(|e| Error::usage("bench footprint", format!("cannot run node ({e})")))?;
     if !out.status.success() {
         return Err(Error::usage("bench footprint", "tests/browser/footprint.mjs failed (see above)"));

@@ -243,8 +243,7 @@ fn matmul_times(n: usize, runs: usize, device: &burn::tensor::Device) -> Result<
 }
 
 fn run_torch(python: &str, spec: &Spec) -> std::result::Result<TorchTimings, String> {
-    let dir = std::env::temp_dir().join(format!("cliplens-bench-speed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = super::bench::scratch_dir("speed").map_err(|e| e.to_string())?;
     let spec_path = dir.join("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec(spec).expect("a spec serializes")).map_err(|e| e.to_string())?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench/torch_speed.py");
@@ -380,24 +379,20 @@ pub fn markdown_table(rows: &[Row], peak_gflops: Option<f64>) -> String {
             let x = ratio(*v, r.pytorch).map_or("—".into(), |x| format!("**{x:.2}x**"));
             out.push_str(&format!(" {} | {x} |", fmt_rate(*v)));
         }
+        // Per call of the row: FLOP/s from items/s, with the share of the peak when there is one.
         let achieved = r.flops.map(|f| {
+            let gflops = |label: &str, rate: Option<f64>| match (rate, peak_gflops) {
+                (Some(rate), Some(peak)) => {
+                    let g = f / r.items as f64 * rate / 1e9;
+                    format!("{label} {g:.0} ({:.0}%)", 100.0 * g / peak)
+                }
+                (Some(rate), None) => format!("{label} {:.0}", f / r.items as f64 * rate / 1e9),
+                (None, _) => format!("{label} —"),
+            };
             r.ours
                 .iter()
-                .map(|(b, v)| match (v, peak_gflops) {
-                    (Some(rate), Some(peak)) => {
-                        let g = f / r.items as f64 * rate / 1e9;
-                        format!("{b} {g:.0} ({:.0}%)", 100.0 * g / peak)
-                    }
-                    (Some(rate), None) => format!("{b} {:.0}", f / r.items as f64 * rate / 1e9),
-                    _ => format!("{b} —"),
-                })
-                .chain(r.pytorch.map(|rate| {
-                    let g = f / r.items as f64 * rate / 1e9;
-                    match peak_gflops {
-                        Some(peak) => format!("PyTorch {g:.0} ({:.0}%)", 100.0 * g / peak),
-                        None => format!("PyTorch {g:.0}"),
-                    }
-                }))
+                .map(|(b, v)| gflops(b, *v))
+                .chain(r.pytorch.map(|rate| gflops("PyTorch", Some(rate))))
                 .collect::<Vec<_>>()
                 .join("; ")
         });
@@ -477,15 +472,9 @@ pub fn bench_speed(args: BenchSpeedArgs) -> Result<ExitCode> {
         ours.push((backend, models, matmul));
     }
 
-    let mean_std = files
-        .first()
-        .map(|f| {
-            let config = ClipConfig::from_json(&f.config.1, &f.config.0).ok();
-            let size = config.map_or(224, |c| c.vision_config.image_size);
-            let p = cliplens::config::PreprocessConfig::openai(size);
-            (p.image_mean, p.image_std)
-        })
-        .unwrap_or(([0.0; 3], [1.0; 3]));
+    // PyTorch's pixels are normalized as OpenAI's processor does; the values set what the
+    // inversion sees, not how much work a step is.
+    let openai = cliplens::config::PreprocessConfig::openai(224);
     let spec = Spec {
         models: names.iter().map(|(k, _, _)| k.clone()).collect(),
         threads,
@@ -496,8 +485,8 @@ pub fn bench_speed(args: BenchSpeedArgs) -> Result<ExitCode> {
             views: args.invert_views.max(1),
             steps: args.invert_steps,
             learning_rate: Preset::Baseline.settings().learning_rate,
-            mean: mean_std.0,
-            std: mean_std.1,
+            mean: openai.image_mean,
+            std: openai.image_std,
         }),
         matmul: args.matmul.iter().copied().filter(|&n| n > 0).collect(),
     };

@@ -37,28 +37,22 @@ async function visit(servers) {
     const page = await (await browser.newContext()).newPage();
     // The server's log, not the page's events: Playwright does not see a dedicated worker's fetches.
     servers.reset();
-    const ready = async () => {
+    // Seconds from the start of `navigate` (a goto or a reload) until the model is ready.
+    const timedLoad = async (target, navigate) => {
       const start = Date.now();
-      await page.waitForFunction(() => /: (int8|float32)/.test(document.querySelector('#model-status')?.textContent ?? ''), null, { timeout: 600_000 });
+      await navigate();
+      await target.waitForFunction(() => /: (int8|float32)/.test(document.querySelector('#model-status')?.textContent ?? ''), null, { timeout: 600_000 });
       return (Date.now() - start) / 1000;
     };
-    const cold = [];
-    const warm = [];
-    await page.goto(servers.base);
-    cold.push(await ready());
+    const cold = [await timedLoad(page, () => page.goto(servers.base))];
     const status = await page.textContent('#model-status');
     const firstVisit = [...new Set(servers.log.app.map((p) => (p === '/' ? '/index.html' : p)))].sort();
-    for (let i = 0; i < spec.runs; i += 1) {
-      await page.reload();
-      warm.push(await ready());
-    }
+    const warm = [];
+    for (let i = 0; i < spec.runs; i += 1) warm.push(await timedLoad(page, () => page.reload()));
     // Cold again: a fresh context has empty caches.
     for (let i = 1; i < spec.runs; i += 1) {
       const fresh = await (await browser.newContext()).newPage();
-      const start = Date.now();
-      await fresh.goto(servers.base);
-      await fresh.waitForFunction(() => /: (int8|float32)/.test(document.querySelector('#model-status')?.textContent ?? ''), null, { timeout: 600_000 });
-      cold.push((Date.now() - start) / 1000);
+      cold.push(await timedLoad(fresh, () => fresh.goto(servers.base)));
       await fresh.context().close();
     }
     const backend = await page.textContent('#backend');
