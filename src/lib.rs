@@ -31,5 +31,6 @@ pub mod world;
 pub mod invert;
 pub mod concepts;
 pub mod audit;
+pub mod speed;
 #[cfg(all(not(target_arch = "wasm32"), feature = "compute"))]
 pub mod train;

@@ -13,6 +13,7 @@ use crate::concepts::collection::{ConceptCount, ConceptShift, Intervention};
 use crate::concepts::{BuiltinVocabulary, ConceptWeight, ImageMeanInfo, Sparsity, VocabularyInfo};
 use crate::invert::InvertSettings;
 use crate::invert::output::InversionRecord;
+use crate::speed::{SpeedPlan, SpeedReport};
 use crate::weights::WeightFormat;
 
 /// The browser Cache Storage bucket for model files: the worker fills it, the
@@ -128,6 +129,9 @@ pub enum ToWorker {
         group: Option<String>,
         head: HeadSettings,
     },
+    /// Times the loaded model (the Speed page): answered by `SpeedMeasured`,
+    /// with progress per call; a cancelled run reports what it timed.
+    MeasureSpeed { job: JobId, plan: SpeedPlan },
 }
 
 /// A CSV file the user picked, as text, with its name (for messages).
@@ -202,7 +206,8 @@ impl ToWorker {
             | ToWorker::AuditAssociations { job, .. }
             | ToWorker::AuditFolder { job, .. }
             | ToWorker::AuditProbe { job, .. }
-            | ToWorker::AuditDebias { job, .. } => Some(*job),
+            | ToWorker::AuditDebias { job, .. }
+            | ToWorker::MeasureSpeed { job, .. } => Some(*job),
         }
     }
 }
@@ -269,6 +274,7 @@ pub enum FromWorker {
     /// model's name and weights sha256 (`None`: the model judged itself).
     Probed { job: JobId, report: ProbeReport, model_sha256: String, judge: Option<(String, String)> },
     Debiased { job: JobId, report: FolderDebias, model_sha256: String },
+    SpeedMeasured { job: JobId, report: SpeedReport },
     /// The job ended: completely, or early because it was cancelled.
     Finished { job: JobId, cancelled: bool },
     /// The job could not run at all (no model, unusable weights...). A

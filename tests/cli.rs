@@ -829,3 +829,67 @@ fn bench_speed_names_a_baseline_file_it_cannot_read() {
     let out = cliplens(&["bench", "speed", "--model", &tiny, "--runs", "1", "--batch", "1", "--texts", "0", "--invert-steps", "0", "--matmul", "0", "--baseline", bad.to_str().unwrap()]);
     assert_one_clear_line(&out, "baseline.json", "not a saved PyTorch baseline");
 }
+
+#[test]
+fn bench_browser_builds_its_table_from_a_saved_measurement() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = |image1: f64, image4: f64, text: f64| {
+        serde_json::json!({
+            "plan": {"batches": [1, 4], "texts": 8, "runs": 3},
+            "image": [{"batch": 1, "seconds": [image1, image1 * 2.0, image1]}, {"batch": 4, "seconds": [image4, image4, image4]}],
+            "text": [text, text, text * 3.0],
+            "complete": true,
+        })
+    };
+    // As tests/browser/speed.mjs prints it: transformers.js' WebGPU run failed.
+    let measured = serde_json::json!({
+        "chromium": "test-chromium", "transformers_js": "9.9.9",
+        "results": [
+            {"contender": "cliplens", "device": "webgpu", "backend": "WebGPU: test", "cold_s": [4.0, 6.0, 5.0], "warm_s": [1.0, 1.0, 1.0], "report": report(0.1, 0.2, 0.05)},
+            {"contender": "transformers.js", "device": "webgpu", "error": "no adapter"},
+            {"contender": "cliplens", "device": "cpu", "backend": "running on CPU", "cold_s": [3.0], "warm_s": [2.0], "report": report(0.5, 1.0, 0.2)},
+            {"contender": "transformers.js", "device": "cpu", "backend": "wasm (fp32, 1 thread(s))", "cold_s": [6.0], "warm_s": [1.0], "report": report(0.25, 2.0, 0.4)},
+        ],
+    });
+    let path = dir.path().join("measured.json");
+    std::fs::write(&path, measured.to_string()).unwrap();
+    let markdown = dir.path().join("BENCHMARKS.md");
+    std::fs::write(&markdown, "# Benchmarks\n").unwrap();
+    let args = [
+        "bench", "browser", "--measured", path.to_str().unwrap(), "--batch", "1", "--batch", "4", "--texts", "8", "--runs", "3",
+        "--markdown", markdown.to_str().unwrap(), "--json",
+    ];
+    let out = cliplens(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let tasks: Vec<&str> = rows.iter().map(|r| r["task"].as_str().unwrap()).collect();
+    assert_eq!(
+        tasks,
+        [
+            "image embedding, batch 1 (latency)", "image embedding, batch 4 (throughput)", "text embedding, 8 prompts",
+            "navigation to a ready model, cold", "navigation to a ready model, warm",
+        ]
+    );
+    let cell = |row: usize, device: usize, key: &str| rows[row]["cells"][device][key].as_f64();
+    // WebGPU: ours from medians (0.1 s, 0.2 s, 0.05 s, 5 s, 1 s); theirs failed, so no ratio.
+    for (row, want) in [(0, 10.0), (1, 20.0), (2, 160.0), (3, 5.0), (4, 1.0)] {
+        assert!((cell(row, 0, "cliplens").unwrap() - want).abs() < 1e-9, "row {row}: {:?}", rows[row]);
+        assert_eq!(cell(row, 0, "transformers_js"), None);
+        assert_eq!(cell(row, 0, "ratio"), None);
+    }
+    // CPU: rates ours / theirs, times theirs / ours (above 1: CLIP Lens is faster).
+    for (row, ratio) in [(0, 0.5), (1, 2.0), (2, 2.0), (3, 2.0), (4, 0.5)] {
+        assert!((cell(row, 1, "ratio").unwrap() - ratio).abs() < 1e-9, "row {row}: {:?}", rows[row]);
+    }
+    assert_eq!(v["failures"][0], "transformers.js on webgpu: no adapter");
+    let text = std::fs::read_to_string(&markdown).unwrap();
+    assert_eq!(text.matches("<!-- bench browser -->").count(), 1, "{text}");
+    assert!(text.contains("| image embedding, batch 4 (throughput) | images/s | 20.0 | — | — | 4.00 | 2.00 | **2.00x** |"), "{text}");
+    assert!(text.contains("Failed: transformers.js on webgpu: no adapter."), "{text}");
+
+    // A measurement that is not one is named, in one line.
+    std::fs::write(&path, "{\"results\": 3}").unwrap();
+    let out = cliplens(&["bench", "browser", "--measured", path.to_str().unwrap()]);
+    assert_one_clear_line(&out, "measured.json", "unreadable measurement");
+}

@@ -28,6 +28,9 @@ pub enum BenchCommand {
     /// What a first visit downloads (raw, gzip, brotli) and how long until the model is ready,
     /// in headless Chromium, against transformers.js' runtime files.
     Footprint(super::bench_footprint::BenchFootprintArgs),
+    /// Image and text embedding and time to a ready model in headless Chromium, CLIP Lens
+    /// (WebGPU, CPU) against transformers.js (WebGPU, WASM) on the same weights (ratios > 1: faster).
+    Browser(super::bench_browser::BenchBrowserArgs),
 }
 
 /// A fresh folder for one benchmark's files for its baseline script (the caller removes it).
@@ -43,6 +46,7 @@ pub fn run(command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Concepts(args) => super::bench_concepts::bench_concepts(args),
         BenchCommand::Speed(args) => super::bench_speed::bench_speed(args),
         BenchCommand::Footprint(args) => super::bench_footprint::bench_footprint(args),
+        BenchCommand::Browser(args) => super::bench_browser::bench_browser(args),
     }
 }
 

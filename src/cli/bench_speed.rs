@@ -11,22 +11,17 @@ use std::time::Instant;
 
 use burn::tensor::{Tensor, TensorData};
 use clap::Args;
-use cliplens::clip::{Clip, read_rows, read_vec};
+use cliplens::clip::{Clip, read_vec};
 use cliplens::config::ClipConfig;
 use cliplens::invert::target::{Target, embedding_term};
 use cliplens::invert::{Inverter, Preset};
 use cliplens::native::{Backend, device, read_model};
 use cliplens::rng::Rng;
+use cliplens::speed::{self, SpeedPlan, prompts};
+pub use cliplens::speed::median;
 use cliplens::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// Prompts for the text rows: the length of a typical zero-shot prompt.
-const PROMPT_NOUNS: [&str; 32] = [
-    "cat", "dog", "pilot", "nurse", "doctor", "chef", "teacher", "farmer", "bicycle", "car", "truck", "boat",
-    "mountain", "beach", "forest", "city street", "kitchen", "office", "bird", "horse", "apple", "banana",
-    "guitar", "piano", "laptop", "phone", "chair", "table", "house", "bridge", "river", "sunset",
-];
 
 #[derive(Args)]
 pub struct BenchSpeedArgs {
@@ -131,16 +126,6 @@ pub struct Row {
     pub flops: Option<f64>,
 }
 
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
-}
-
 /// Multiply-adds x 2 of the image tower and its projection for one image:
 /// patch embedding, per layer the four attention projections, the two
 /// attention products and the MLP. Layer norms, softmax and GELU are left
@@ -180,10 +165,6 @@ fn random(shape: Vec<usize>, seed: u64, device: &burn::tensor::Device) -> Tensor
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-fn prompts(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("a photo of a {}.", PROMPT_NOUNS[i % PROMPT_NOUNS.len()])).collect()
-}
-
 /// Our timings of one model on one backend, keyed like the baseline's.
 struct OurModel {
     image: Vec<(usize, Vec<f64>)>,
@@ -193,23 +174,12 @@ struct OurModel {
 
 fn measure_model(clip: &Clip, args: &BenchSpeedArgs) -> Result<OurModel> {
     let size = clip.config().vision_config.image_size;
-    let mut image = Vec::new();
-    for &batch in &args.batches {
-        let mut rng = Rng::new(batch as u64);
-        let values: Vec<f32> = (0..batch * 3 * size * size).map(|_| rng.normal() as f32).collect();
-        let pixels: Tensor<4> = Tensor::from_data(TensorData::new(values, [batch, 3, size, size]), &clip.device);
-        let times = timed(args.runs, || {
-            let (_, features) = clip.model.encode_image(pixels.clone());
-            pollster::block_on(read_rows(features)).map(drop)
-        })?;
-        image.push((batch, times));
-    }
-    let text = if args.texts > 0 {
-        let tokens = prompts(args.texts).iter().map(|p| clip.tokenizer.encode(p)).collect::<Result<Vec<_>>>()?;
-        Some(timed(args.runs, || pollster::block_on(read_rows(clip.text_features(&tokens)?)).map(drop))?)
-    } else {
-        None
-    };
+    // The same timing loop as the browser's Speed page.
+    let plan = SpeedPlan { batches: args.batches.clone(), texts: args.texts, runs: args.runs };
+    let clock = Instant::now();
+    let report = pollster::block_on(speed::measure(clip, &plan, || clock.elapsed().as_secs_f64(), async |_, _| true))?;
+    let image = report.image.into_iter().map(|t| (t.batch, t.seconds)).collect();
+    let text = report.text;
     let invert = if args.invert_steps > 0 {
         let dim = clip.config().projection_dim;
         let mut rng = Rng::new(7);

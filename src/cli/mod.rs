@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod bench_browser;
 pub mod bench_concepts;
 pub mod bench_footprint;
 pub mod bench_speed;

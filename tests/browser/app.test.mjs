@@ -216,7 +216,7 @@ async function tabTo(page, selector, limit = 80) {
 /** Every page: no serious axe-core finding at desktop and phone width (390 px), nothing wider than a phone, every picker and sort header reachable and usable by keyboard. */
 async function accessibilityChecks(page, base, mode) {
   const tag = `[${mode}] a11y:`;
-  const pages = [['embed', '#similarity tbody tr'], ['invert', '#invert-start'], ['about', '.about']];
+  const pages = [['embed', '#similarity tbody tr'], ['invert', '#invert-start'], ['speed', '#speed-run'], ['about', '.about']];
   for (const [width, height] of [[1280, 800], [390, 844]]) {
     await page.setViewportSize({ width, height });
     for (const [route, ready] of pages) {
@@ -886,6 +886,7 @@ async function runMode(mode, servers) {
     if (plan.only === 'offline') { await offlineChecks(page, context, mode); return; }
     if (plan.only === 'concepts') { await conceptsChecks(page, base, mode); return; }
     if (plan.only === 'audit') { await auditChecks(page, base, mode); return; }
+    if (plan.only === 'speed') { await speedChecks(page, mode); return; }
     await parityChecks(page, mode);
     if (plan.only === 'a11y') { await accessibilityChecks(page, base, mode); return; }
     if (mode === plan.modes[0]) await accessibilityChecks(page, base, mode);
@@ -913,6 +914,7 @@ async function runMode(mode, servers) {
     await invertChecks(page, base, mode);
     await conceptsChecks(page, base, mode);
     await auditChecks(page, base, mode);
+    await speedChecks(page, mode);
     await crashChecks(page, base, mode);
     await securityChecks(page, context, servers, mode);
   } catch (e) {
@@ -925,6 +927,60 @@ async function runMode(mode, servers) {
     privacyChecks(requests, servers, mode, consoleErrors);
     await browser.close();
   }
+}
+
+/** The Speed page: a bad plan is refused in words; a plan is timed on this mode's backend (medians, JSON saved); Cancel keeps what was timed; axe at both widths. */
+async function speedChecks(page, mode) {
+  const tag = `[${mode}] speed:`;
+  await page.click('nav a[href="#speed"]');
+  await page.waitForSelector('#speed-run');
+  const plan = async (batches, texts, runs) => {
+    await page.fill('#speed-batches', batches);
+    await page.fill('#speed-texts', texts);
+    await page.fill('#speed-runs', runs);
+  };
+  await plan('1, 4', '4', '0');
+  await page.click('#speed-run');
+  await page.waitForSelector('#speed-error');
+  const refused = await page.textContent('#speed-error');
+  check(/runs: at least 1/.test(refused), `${tag} runs 0 is refused in words: "${refused}"`);
+  await plan('1, 4', 'x', '3');
+  await page.click('#speed-run');
+  await page.waitForFunction(() => /prompts: `x`/.test(document.querySelector('#speed-error')?.textContent ?? ''));
+  check(true, `${tag} a word where a number belongs is named`);
+
+  await plan('1, 4', '4', '3');
+  await page.click('#speed-run');
+  await page.waitForSelector('#speed-report[data-report]', { timeout: 300_000 });
+  const saved = JSON.parse(await page.getAttribute('#speed-report', 'data-report'));
+  const r = saved.report;
+  const times = [...r.image.flatMap((t) => t.seconds), ...(r.text ?? [])];
+  check(r.complete && r.image.map((t) => t.batch).join() === '1,4' && r.image.every((t) => t.seconds.length === 3) && r.text?.length === 3
+    && times.every((x) => Number.isFinite(x) && x > 0),
+    `${tag} batches 1 and 4 and 4 prompts, 3 timed calls each: ${times.map((x) => (x * 1000).toFixed(1)).join(', ')} ms`);
+  const summary = await page.textContent('#speed-summary');
+  check(summary.startsWith('world-clip') && summary.includes(mode === 'webgpu' ? 'WebGPU' : 'CPU'), `${tag} it says what ran where: "${summary}"`);
+  const rows = await page.$$eval('#speed-report tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+  check(rows.length === 3 && rows[2][0] === 'text embedding, 4 prompts' && / images$/.test(rows[1][2]), `${tag} the table: ${rows.map((x) => x.slice(0, 3).join(' / ')).join('; ')}`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#speed-save')]);
+  const file = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+  check(JSON.stringify(file) === JSON.stringify(saved), `${tag} Save JSON gives the measurement (${download.suggestedFilename()})`);
+  for (const [width, height] of [[1280, 800], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    const findings = await axeFindings(page);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(findings.length === 0 && wide <= width, `${tag} ${width} px: ${findings.length} serious axe-core findings, page ${wide} px wide${findings.map((f) => '\n       ' + f).join('')}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // Cancel between calls: the report keeps the calls timed so far.
+  await plan('16', '0', '400');
+  await page.click('#speed-run');
+  await page.waitForFunction(() => /timing/.test(document.querySelector('.job')?.textContent ?? ''), null, { timeout: 60_000 });
+  await page.click('.job-cancel');
+  await page.waitForFunction(() => /cancelled part way/.test(document.querySelector('#speed-summary')?.textContent ?? ''), null, { timeout: 120_000 });
+  const part = JSON.parse(await page.getAttribute('#speed-report', 'data-report')).report;
+  check(!part.complete && part.image[0].seconds.length < 400, `${tag} Cancel stops it after ${part.image[0].seconds.length} of 400 calls, and says so`);
 }
 
 /** The Audit page: the association test and the folder audit equal the CLI's numbers; report; axe; phone width. */

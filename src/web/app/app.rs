@@ -17,6 +17,7 @@ use crate::jobs::{JobKind, Jobs};
 use crate::models::{ModelChoice, Models};
 use crate::privacy::Requests;
 use crate::route::query_param;
+use crate::speed::Speed;
 use crate::worker_link::{Heard, WorkerLink};
 
 /// Crashes within [`CRASH_WINDOW_MS`] after which the page stops restarting
@@ -45,6 +46,7 @@ pub struct AppState {
     pub inversion: Inversion,
     pub concepts: Concepts,
     pub audit: Audit,
+    pub speed: Speed,
     pub gallery: Gallery,
     pub requests: Requests,
     pub backend: RwSignal<Option<BackendInfo>>,
@@ -63,6 +65,7 @@ impl AppState {
             inversion: Inversion::new(),
             concepts: Concepts::new(),
             audit: Audit::new(),
+            speed: Speed::new(),
             gallery: Gallery::new(),
             requests: Requests::new(),
             backend: RwSignal::new(None),
@@ -152,6 +155,7 @@ impl AppState {
                     Some(JobKind::Invert) => self.inversion.ended(job, Some(format!("could not invert: {message}"))),
                     Some(JobKind::ProbeHub) => self.models.error.set(Some(message)),
                     Some(JobKind::Audit) => self.audit.error.set(Some(message)),
+                    Some(JobKind::Speed) => self.speed.error.set(Some(message)),
                     _ => self.notice.set(Some(message)),
                 }
                 self.finish(job);
@@ -164,6 +168,7 @@ impl AppState {
             FromWorker::ProbeImaged { job, image, picture, .. } => self.probe_imaged(job, image, picture),
             FromWorker::Probed { job, report, model_sha256, judge } => self.probed(job, report, model_sha256, judge),
             FromWorker::Debiased { job, report, model_sha256 } => self.debiased(job, report, model_sha256),
+            FromWorker::SpeedMeasured { job, report } => self.speed_measured(job, report),
             FromWorker::Requests { urls } => self.requests.worker_reported(urls),
             FromWorker::DeviceLost { message } => self.recover(None, Vec::new(), format!("the GPU device was lost ({message})"), true),
             FromWorker::Crashed { job, items, message, device_lost } => {

@@ -18,6 +18,8 @@ pub enum JobKind {
     Concepts,
     /// The bias audit's association tests and folder audits.
     Audit,
+    /// Timing the model (the Speed page).
+    Speed,
 }
 
 /// A running job, as its progress row shows it. Its signals are

@@ -27,6 +27,8 @@ mod route;
 #[cfg(target_arch = "wasm32")]
 mod shell;
 #[cfg(target_arch = "wasm32")]
+mod speed;
+#[cfg(target_arch = "wasm32")]
 mod worker_link;
 
 #[cfg(target_arch = "wasm32")]

@@ -13,11 +13,12 @@ pub enum Route {
     Invert,
     Concepts,
     Audit,
+    Speed,
     About,
 }
 
 impl Route {
-    pub const ALL: [Route; 5] = [Route::Embed, Route::Invert, Route::Concepts, Route::Audit, Route::About];
+    pub const ALL: [Route; 6] = [Route::Embed, Route::Invert, Route::Concepts, Route::Audit, Route::Speed, Route::About];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -25,6 +26,7 @@ impl Route {
             Route::Invert => "Invert",
             Route::Concepts => "Concepts",
             Route::Audit => "Audit",
+            Route::Speed => "Speed",
             Route::About => "About & privacy",
         }
     }
@@ -35,6 +37,7 @@ impl Route {
             Route::Invert => "invert",
             Route::Concepts => "concepts",
             Route::Audit => "audit",
+            Route::Speed => "speed",
             Route::About => "about",
         }
     }

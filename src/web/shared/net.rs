@@ -195,13 +195,17 @@ pub async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// This global's (window's or worker's) `performance`.
+pub fn performance() -> Option<web_sys::Performance> {
+    Reflect::get(&js_sys::global(), &"performance".into()).ok().and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+}
+
 /// URLs this global (window or worker) fetched outside its own origin, as
 /// the browser's resource timing lists them (plus requests a redirect took
 /// elsewhere): what the privacy badge counts.
 pub fn offsite_requests() -> Vec<String> {
-    let global = js_sys::global();
     let origin = global_origin();
-    let Some(performance) = Reflect::get(&global, &"performance".into()).ok().and_then(|p| p.dyn_into::<web_sys::Performance>().ok()) else {
+    let Some(performance) = performance() else {
         return Vec::new();
     };
     let mut urls: Vec<String> = performance

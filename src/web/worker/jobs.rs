@@ -276,3 +276,24 @@ pub async fn embed_images(job: JobId, names: &[String], batch: usize) -> Result<
     }
     Ok(())
 }
+
+/// The Speed page's measurement of the loaded model (`cliplens::speed`, as
+/// `cliplens bench speed` times it natively), with progress per call;
+/// Cancel stops it between calls and what was timed is reported.
+pub async fn measure_speed(job: JobId, plan: &cliplens::speed::SpeedPlan) -> Result<(), String> {
+    if let Some(problem) = plan.problem() {
+        return Err(problem);
+    }
+    let clip = loaded_clip()?;
+    let performance = crate::shared::net::performance();
+    let now = move || performance.as_ref().map_or_else(js_sys::Date::now, |p| p.now()) / 1000.0;
+    let report = cliplens::speed::measure(&clip, plan, now, async |done, total| {
+        progress(job, "timing", done as u64, total as u64, ProgressUnit::Steps);
+        yield_now().await;
+        !is_cancelled(job)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    post(&FromWorker::SpeedMeasured { job, report });
+    Ok(())
+}

@@ -265,6 +265,7 @@ async fn run_queue() {
             ToWorker::AuditDebias { job, files, embeds, settings, labels, target, group, head } => {
                 audit::debias(job, &files, &embeds, &settings, labels, &target, group.as_deref(), &head).await
             }
+            ToWorker::MeasureSpeed { job, plan } => jobs::measure_speed(job, &plan).await,
             ToWorker::Init { .. } | ToWorker::ImageFiles { .. } | ToWorker::Cancel { .. } | ToWorker::Pause { .. } | ToWorker::Resume { .. } => Ok(()),
         };
         CURRENT_JOB.set(None);
