@@ -888,6 +888,26 @@ fn bench_browser_builds_its_table_from_a_saved_measurement() {
     assert!(text.contains("| image embedding, batch 4 (throughput) | images/s | 20.0 | — | — | 4.00 | 2.00 | **2.00x** |"), "{text}");
     assert!(text.contains("Failed: transformers.js on webgpu: no adapter."), "{text}");
 
+    // Runs saved apart (WebGPU with a smaller plan) make one table: the CPU run's rows stay,
+    // the WebGPU run fills only the rows it timed.
+    let mut webgpu = measured.clone();
+    webgpu["results"] = serde_json::json!([{"contender": "cliplens", "device": "webgpu", "backend": "WebGPU: test", "cold_s": [9.0], "warm_s": [3.0],
+        "report": {"plan": {"batches": [1], "texts": 0, "runs": 5}, "image": [{"batch": 1, "seconds": [0.25, 0.25, 0.25, 0.25, 0.25]}], "text": null, "complete": true}}]);
+    let mut cpu = measured.clone();
+    cpu["results"] = serde_json::json!(measured["results"].as_array().unwrap()[2..]);
+    let (webgpu_path, cpu_path) = (dir.path().join("webgpu.json"), dir.path().join("cpu.json"));
+    std::fs::write(&webgpu_path, webgpu.to_string()).unwrap();
+    std::fs::write(&cpu_path, cpu.to_string()).unwrap();
+    let out = cliplens(&["bench", "browser", "--measured", webgpu_path.to_str().unwrap(), "--measured", cpu_path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_eq!(rows[0]["cells"][0]["cliplens"].as_f64(), Some(4.0));
+    assert_eq!(rows[1]["cells"][0]["cliplens"].as_f64(), None);
+    assert_eq!(rows[2]["cells"][0]["cliplens"].as_f64(), None);
+    assert!((rows[1]["cells"][1]["ratio"].as_f64().unwrap() - 2.0).abs() < 1e-9);
+
     // A measurement that is not one is named, in one line.
     std::fs::write(&path, "{\"results\": 3}").unwrap();
     let out = cliplens(&["bench", "browser", "--measured", path.to_str().unwrap()]);

@@ -32,6 +32,13 @@ impl Device {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Side {
+    Cliplens,
+    #[value(name = "transformers.js")]
+    TransformersJs,
+}
+
 #[derive(Args)]
 pub struct BenchBrowserArgs {
     /// The checkpoint both load (Hugging Face layout; `tests/parity/make_fixtures.py full --arch b32`).
@@ -52,6 +59,9 @@ pub struct BenchBrowserArgs {
     /// WebGPU, its CPU fallback against transformers.js' WASM.
     #[arg(long = "device", value_enum, default_values_t = [Device::Webgpu, Device::Cpu])]
     devices: Vec<Device>,
+    /// Which side to run (repeat for both; one alone, saved, joins the other with --measured).
+    #[arg(long = "contender", value_enum, default_values_t = [Side::Cliplens, Side::TransformersJs])]
+    contenders: Vec<Side>,
     /// Image batch sizes: the first is reported as latency, the others as throughput.
     #[arg(long = "batch", default_values_t = [1usize, 32])]
     batches: Vec<usize>,
@@ -67,9 +77,10 @@ pub struct BenchBrowserArgs {
     /// transformers.js' weights (`fp32`: the ONNX export as it is).
     #[arg(long, default_value = "fp32")]
     dtype: String,
-    /// A measurement saved before (`--save-measured`), instead of running the browser.
+    /// Measurements saved before (`--save-measured`), instead of running the browser; repeat
+    /// to put runs with different plans (e.g. WebGPU and CPU) in one table.
     #[arg(long, conflicts_with_all = ["model", "onnx"])]
-    measured: Option<PathBuf>,
+    measured: Vec<PathBuf>,
     /// Save the raw measurement here (to rebuild the table without the browser).
     #[arg(long)]
     save_measured: Option<PathBuf>,
@@ -129,6 +140,21 @@ fn find<'a>(m: &'a Measured, contender: &str, device: &str) -> Option<&'a Conten
     m.results.iter().find(|r| r.contender == contender && r.device == device && r.error.is_none())
 }
 
+/// The plan the table shows: every batch size and the largest text batch any run timed.
+pub fn table_plan(m: &Measured) -> SpeedPlan {
+    let mut plan = SpeedPlan { batches: Vec::new(), texts: 0, runs: 0 };
+    for r in m.results.iter().filter_map(|r| r.report.as_ref()) {
+        for &b in &r.plan.batches {
+            if !plan.batches.contains(&b) {
+                plan.batches.push(b);
+            }
+        }
+        plan.texts = plan.texts.max(r.plan.texts);
+        plan.runs = plan.runs.max(r.plan.runs);
+    }
+    plan
+}
+
 /// The table's rows for `devices` (missing measurements stay empty).
 pub fn rows(m: &Measured, plan: &SpeedPlan, devices: &[&str]) -> Vec<Row> {
     let cell = |device: &str, higher: bool, value: &dyn Fn(&Contender) -> Option<f64>| {
@@ -153,7 +179,11 @@ pub fn rows(m: &Measured, plan: &SpeedPlan, devices: &[&str]) -> Vec<Row> {
     }
     if plan.texts > 0 {
         let texts = plan.texts;
-        let rate = move |c: &Contender| median(c.report.as_ref()?.text.as_ref()?).map(|s| texts as f64 / s);
+        // Only runs of this many prompts fill the row.
+        let rate = move |c: &Contender| {
+            let r = c.report.as_ref().filter(|r| r.plan.texts == texts)?;
+            median(r.text.as_ref()?).map(|s| texts as f64 / s)
+        };
         out.push(Row {
             task: format!("text embedding, {texts} prompts"),
             unit: "prompts/s".into(),
@@ -225,7 +255,7 @@ fn run_browser(args: &BenchBrowserArgs, plan: &SpeedPlan) -> Result<Vec<u8>> {
         "dist": dist, "headers": root.join("www/_headers"), "chromium": args.chromium,
         "model": model, "onnx": onnx, "node_modules": node_modules,
         "devices": args.devices.iter().map(|d| d.key()).collect::<Vec<_>>(),
-        "contenders": ["cliplens", "transformers.js"],
+        "contenders": args.contenders.iter().map(|c| match c { Side::Cliplens => "cliplens", Side::TransformersJs => "transformers.js" }).collect::<Vec<_>>(),
         "loads": args.loads.max(1), "dtype": args.dtype, "plan": plan,
     });
     let dir = super::bench::scratch_dir("browser").map_err(|e| Error::io(std::env::temp_dir().display().to_string(), e))?;
@@ -245,15 +275,32 @@ pub fn bench_browser(args: BenchBrowserArgs) -> Result<ExitCode> {
     if let Some(problem) = plan.problem() {
         return Err(Error::usage("bench browser", problem));
     }
-    let (bytes, source) = match &args.measured {
-        Some(path) => (std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?, path.display().to_string()),
-        None => (run_browser(&args, &plan)?, "speed.mjs".to_string()),
+    let read = |bytes: &[u8], source: &str| -> Result<Measured> {
+        serde_json::from_slice(bytes).map_err(|e| Error::usage("bench browser", format!("{source}: unreadable measurement: {e}")))
     };
-    let m: Measured = serde_json::from_slice(&bytes).map_err(|e| Error::usage("bench browser", format!("{source}: unreadable measurement: {e}")))?;
-    if let Some(path) = &args.save_measured {
-        std::fs::write(path, &bytes).map_err(|e| Error::io(path.display().to_string(), e))?;
+    let m = if args.measured.is_empty() {
+        let bytes = run_browser(&args, &plan)?;
+        if let Some(path) = &args.save_measured {
+            std::fs::write(path, &bytes).map_err(|e| Error::io(path.display().to_string(), e))?;
+        }
+        read(&bytes, "speed.mjs")?
+    } else {
+        let mut all: Option<Measured> = None;
+        for path in &args.measured {
+            let m = read(&std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?, &path.display().to_string())?;
+            match &mut all {
+                Some(a) => a.results.extend(m.results),
+                None => all = Some(m),
+            }
+        }
+        all.expect("at least one measurement")
+    };
+    // Saved runs bring their own plans; the devices are the ones measured.
+    let plan = if args.measured.is_empty() { plan } else { table_plan(&m) };
+    let mut devices: Vec<&str> = args.devices.iter().map(|d| d.key()).filter(|d| m.results.iter().any(|r| r.device == *d)).collect();
+    if devices.is_empty() {
+        devices = args.devices.iter().map(|d| d.key()).collect();
     }
-    let devices: Vec<&str> = args.devices.iter().map(|d| d.key()).collect();
     let rows = rows(&m, &plan, &devices);
     let failures: Vec<String> = m
         .results
@@ -267,17 +314,25 @@ pub fn bench_browser(args: BenchBrowserArgs) -> Result<ExitCode> {
         .results
         .iter()
         .filter(|r| r.error.is_none())
-        .map(|r| format!("{} on {}: {}", if r.contender == "cliplens" { "CLIP Lens" } else { "transformers.js" }, r.device, r.backend.as_deref().unwrap_or("?").trim()))
+        .map(|r| {
+            format!(
+                "{} on {}: {} ({} timed calls per row, {} cold and {} warm loads)",
+                if r.contender == "cliplens" { "CLIP Lens" } else { "transformers.js" },
+                r.device,
+                r.backend.as_deref().unwrap_or("?").trim(),
+                r.report.as_ref().map_or(0, |x| x.plan.runs),
+                r.cold_s.len(),
+                r.warm_s.len()
+            )
+        })
         .collect();
     let mut section = format!(
         "Headless Chromium {}, transformers.js {} ({} weights), CLIP Lens with the same checkpoint loaded through the stand-in Hub \
-         (int8, as for any Hub model). Medians of {} timed calls after one warm-up; ready times are medians of {} page loads. \
-         Ratios are transformers.js' time over CLIP Lens' (above 1: CLIP Lens is faster).\n\n{}",
+         (int8, as for any Hub model). Medians of the timed calls after one warm-up each, and of the page loads (counts below). \
+         Ratios are transformers.js' time over CLIP Lens' (above 1: CLIP Lens is faster); — where a run did not time that row.\n\n{}",
         m.chromium,
         m.transformers_js,
         args.dtype,
-        plan.runs,
-        args.loads.max(1),
         table(&rows)
     );
     section.push_str(&format!("\nWhat each ran on: {}.\n", ran_on.join("; ")));

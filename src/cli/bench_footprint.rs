@@ -68,15 +68,17 @@ struct Runtime {
     files: Vec<FileSize>,
 }
 
-/// transformers.js' runtime for WebGPU and WASM alike: its web bundle, and the
-/// onnxruntime-web build it loads by default (`.asyncify` since v4).
+/// transformers.js' runtime for WebGPU and WASM alike: `transformers.min.js`
+/// (the self-contained bundle a page loads without a bundler: onnxruntime-web's
+/// JavaScript included; `transformers.web.min.js` imports it by bare
+/// specifiers), and the onnxruntime-web build it loads by default (`.asyncify` since v4).
 fn transformers_js_files(node_modules: &Path) -> Option<(String, Vec<PathBuf>)> {
     let tjs = node_modules.join("@huggingface/transformers");
     let version = std::fs::read_to_string(tjs.join("package.json")).ok()?;
     let version: serde_json::Value = serde_json::from_str(&version).ok()?;
     let ort = node_modules.join("onnxruntime-web/dist");
     let files = vec![
-        tjs.join("dist/transformers.web.min.js"),
+        tjs.join("dist/transformers.min.js"),
         ort.join("ort-wasm-simd-threaded.asyncify.mjs"),
         ort.join("ort-wasm-simd-threaded.asyncify.wasm"),
     ];

@@ -6,7 +6,7 @@
 // batch size, the text tower on "a photo of a {noun}." prompts tokenized once
 // (padded to the longest, as CLIP Lens cuts its batch), one warm-up call then
 // `runs` timed calls, each ending with the embeddings on the host.
-import { env, AutoTokenizer, CLIPVisionModelWithProjection, CLIPTextModelWithProjection, Tensor } from '/tjs/transformers.web.min.js';
+import { env, AutoTokenizer, CLIPVisionModelWithProjection, CLIPTextModelWithProjection, Tensor } from '/tjs/transformers.min.js';
 
 const query = new URLSearchParams(location.search);
 const device = query.get('device') ?? 'webgpu';

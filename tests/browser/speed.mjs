@@ -125,7 +125,10 @@ function clipLens(servers, device) {
 function transformersJs(tjs, device) {
   const url = `${tjs.base}?device=${device === 'cpu' ? 'wasm' : 'webgpu'}&dtype=${spec.dtype}&model=bench`;
   const ready = async (page) => {
-    await page.waitForFunction(() => window.benchReady || window.benchError, null, { timeout: LOAD_TIMEOUT });
+    // A module that fails to load (a missing file) sets neither flag: its page error ends the wait.
+    const failed = new Promise((_, reject) => page.once('pageerror', (e) => reject(new Error(`transformers.js page: ${e.message}`))));
+    failed.catch(() => {});
+    await Promise.race([page.waitForFunction(() => window.benchReady || window.benchError, null, { timeout: LOAD_TIMEOUT }), failed]);
     const error = await page.evaluate(() => window.benchError);
     if (error) throw new Error(`transformers.js: ${error}`);
   };
