@@ -694,6 +694,8 @@ async function conceptsChecks(page, base, mode) {
   // Cards come a page at a time (60), the rest on "show more".
   const firstPage = await page.$$eval('.concept-card', (cards) => cards.length);
   await page.click('#concept-more');
+  // The next page of cards is drawn after the click's handler returns: wait for it (or time out and report the count).
+  await page.waitForFunction((n) => document.querySelectorAll('.concept-card').length >= n, total, { timeout: 10_000 }).catch(() => {});
   const allCards = await page.$$eval('.concept-card', (cards) => cards.length);
   check(firstPage === 60 && allCards === total, `${tag} ${firstPage} cards drawn first, ${allCards} after "show more"`);
 
