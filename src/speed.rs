@@ -81,6 +81,16 @@ pub fn median(values: &[f64]) -> Option<f64> {
     Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
 }
 
+/// A rate for a table: three significant figures or so ("412", "41.4", "4.14"), "—" when missing.
+pub fn format_rate(value: Option<f64>) -> String {
+    match value {
+        Some(x) if x >= 100.0 => format!("{x:.0}"),
+        Some(x) if x >= 10.0 => format!("{x:.1}"),
+        Some(x) => format!("{x:.2}"),
+        None => "—".into(),
+    }
+}
+
 impl SpeedReport {
     /// Items per second at the median call: `(task, items per call, rate)`.
     pub fn rates(&self) -> Vec<(String, usize, Option<f64>)> {

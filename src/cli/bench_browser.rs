@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::{Args, ValueEnum};
-use cliplens::speed::{SpeedPlan, SpeedReport, median};
+use cliplens::speed::{SpeedPlan, SpeedReport, format_rate, median};
 use cliplens::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::bench_speed::splice_section_named;
+use super::bench_speed::write_section;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Device {
@@ -198,15 +198,6 @@ pub fn rows(m: &Measured, plan: &SpeedPlan, devices: &[&str]) -> Vec<Row> {
     out
 }
 
-fn number(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x >= 100.0 => format!("{x:.0}"),
-        Some(x) if x >= 10.0 => format!("{x:.1}"),
-        Some(x) => format!("{x:.2}"),
-        None => "—".into(),
-    }
-}
-
 fn device_names(device: &str) -> (&'static str, &'static str) {
     if device == "webgpu" { ("CLIP Lens WebGPU", "transformers.js WebGPU") } else { ("CLIP Lens CPU (Flex)", "transformers.js WASM") }
 }
@@ -226,7 +217,7 @@ pub fn table(rows: &[Row]) -> String {
         t.push_str(&format!("| {} | {} |", r.task, r.unit));
         for c in &r.cells {
             let ratio = c.ratio.map(|x| format!("**{x:.2}x**")).unwrap_or_else(|| "—".into());
-            t.push_str(&format!(" {} | {} | {ratio} |", number(c.cliplens), number(c.transformers_js)));
+            t.push_str(&format!(" {} | {} | {ratio} |", format_rate(c.cliplens), format_rate(c.transformers_js)));
         }
         t.push('\n');
     }
@@ -343,9 +334,7 @@ pub fn bench_browser(args: BenchBrowserArgs) -> Result<ExitCode> {
         println!("{section}");
     }
     if let Some(path) = &args.markdown {
-        let old = std::fs::read_to_string(path).unwrap_or_default();
-        std::fs::write(path, splice_section_named(&old, "bench browser", &section)).map_err(|e| Error::io(path.display().to_string(), e))?;
-        eprintln!("wrote the table into {}", path.display());
+        write_section(path, "bench browser", &section)?;
     }
     Ok(ExitCode::SUCCESS)
 }

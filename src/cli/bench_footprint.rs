@@ -13,7 +13,7 @@ use cliplens::{Error, Result};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::bench_speed::{median, splice_section_named};
+use super::bench_speed::{median, write_section};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Mode {
@@ -194,10 +194,7 @@ pub fn bench_footprint(args: BenchFootprintArgs) -> Result<ExitCode> {
         println!("{section}");
     }
     if let Some(path) = &args.markdown {
-        let old = std::fs::read_to_string(path).unwrap_or_default();
-        std::fs::write(path, splice_section_named(&old, "bench footprint", &section))
-            .map_err(|e| Error::io(path.display().to_string(), e))?;
-        eprintln!("wrote the table into {}", path.display());
+        write_section(path, "bench footprint", &section)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ use cliplens::invert::target::{Target, embedding_term};
 use cliplens::invert::{Inverter, Preset};
 use cliplens::native::{Backend, device, read_model};
 use cliplens::rng::Rng;
-use cliplens::speed::{self, SpeedPlan, prompts};
+use cliplens::speed::{self, SpeedPlan, format_rate, prompts};
 pub use cliplens::speed::median;
 use cliplens::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -321,15 +321,6 @@ fn ratio(ours: Option<f64>, theirs: Option<f64>) -> Option<f64> {
     Some(ours? / theirs?)
 }
 
-fn fmt_rate(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x >= 100.0 => format!("{x:.0}"),
-        Some(x) if x >= 10.0 => format!("{x:.1}"),
-        Some(x) => format!("{x:.2}"),
-        None => "—".into(),
-    }
-}
-
 /// The Markdown table: rates, then each backend's ratio to PyTorch, then (image rows)
 /// achieved GFLOP/s as a share of the best measured matmul.
 pub fn markdown_table(rows: &[Row], peak_gflops: Option<f64>) -> String {
@@ -344,10 +335,10 @@ pub fn markdown_table(rows: &[Row], peak_gflops: Option<f64>) -> String {
     }
     out.push_str("---|\n");
     for r in rows {
-        out.push_str(&format!("| {} | {} | {} | {} |", r.task, r.model, r.unit, fmt_rate(r.pytorch)));
+        out.push_str(&format!("| {} | {} | {} | {} |", r.task, r.model, r.unit, format_rate(r.pytorch)));
         for (_, v) in &r.ours {
             let x = ratio(*v, r.pytorch).map_or("—".into(), |x| format!("**{x:.2}x**"));
-            out.push_str(&format!(" {} | {x} |", fmt_rate(*v)));
+            out.push_str(&format!(" {} | {x} |", format_rate(*v)));
         }
         // Per call of the row: FLOP/s from items/s, with the share of the peak when there is one.
         let achieved = r.flops.map(|f| {
@@ -369,6 +360,14 @@ pub fn markdown_table(rows: &[Row], peak_gflops: Option<f64>) -> String {
         out.push_str(&format!(" {} |\n", achieved.unwrap_or_default()));
     }
     out
+}
+
+/// Writes `section` into the Markdown file at `path` between its `<!-- name -->` markers.
+pub fn write_section(path: &Path, name: &str, section: &str) -> Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, splice_section_named(&old, name, section)).map_err(|e| Error::io(path.display().to_string(), e))?;
+    eprintln!("wrote the table into {}", path.display());
+    Ok(())
 }
 
 /// Replaces the text between `<!-- NAME -->` and `<!-- /NAME -->`, or appends it.
@@ -518,9 +517,7 @@ pub fn bench_speed(args: BenchSpeedArgs) -> Result<ExitCode> {
         println!("{section}");
     }
     if let Some(path) = &args.markdown {
-        let old = std::fs::read_to_string(path).unwrap_or_default();
-        std::fs::write(path, splice_section_named(&old, "bench speed", &section)).map_err(|e| Error::io(path.display().to_string(), e))?;
-        eprintln!("wrote the table into {}", path.display());
+        write_section(path, "bench speed", &section)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@
 //! Lens with transformers.js in the same browser (BENCHMARKS.md).
 
 use cliplens::protocol::{BackendKind, JobId, ToWorker};
-use cliplens::speed::{SpeedPlan, SpeedReport, median};
+use cliplens::speed::{SpeedPlan, SpeedReport, format_rate, median};
 use cliplens::weights::WeightFormat;
 use leptos::prelude::*;
 
@@ -107,15 +107,6 @@ fn milliseconds(seconds: f64) -> String {
     if ms < 10.0 { format!("{ms:.2}") } else if ms < 100.0 { format!("{ms:.1}") } else { format!("{ms:.0}") }
 }
 
-fn rate(per_second: Option<f64>) -> String {
-    match per_second {
-        Some(r) if r >= 100.0 => format!("{r:.0}"),
-        Some(r) if r >= 10.0 => format!("{r:.1}"),
-        Some(r) => format!("{r:.2}"),
-        None => "—".into(),
-    }
-}
-
 /// The JSON the page saves (and `cliplens bench browser` reads).
 fn report_json(m: &Measured) -> String {
     serde_json::to_string(&serde_json::json!({ "model": m.model, "backend": m.backend, "report": m.report })).unwrap_or_default()
@@ -177,7 +168,7 @@ pub fn SpeedPage() -> impl IntoView {
                                 <tr>
                                     <th scope="row">{task}</th>
                                     <td>{median(&seconds).map(milliseconds).unwrap_or_else(|| "—".into())}</td>
-                                    <td>{format!("{} {unit}", rate(per_second))}</td>
+                                    <td>{format!("{} {unit}", format_rate(per_second))}</td>
                                     <td>{seconds.iter().map(|&x| milliseconds(x)).collect::<Vec<_>>().join(", ")}</td>
                                 </tr>
                             }}).collect_view()}
