@@ -24,7 +24,7 @@ const L0_DEFAULT: usize = 10;
 /// Concepts shown per chart, histogram and comparison.
 const SHOWN: usize = 12;
 /// Image cards drawn at first (and per "show more").
-const CARDS_PER_PAGE: usize = 60;
+pub const CARDS_PER_PAGE: usize = 60;
 /// A slider move waits this long for the next one before solving.
 const DEBOUNCE_MS: i32 = 150;
 
@@ -55,6 +55,10 @@ pub struct Concepts {
     preparing: StoredValue<Option<JobId>>,
     pub search: RwSignal<Option<String>>,
     pub intervention: RwSignal<Option<Intervention>>,
+    /// Image cards drawn ("show more" adds a page). Kept here, not in the
+    /// cards' component: a new decomposition (the slider, an added image,
+    /// coming back to the page) redraws the cards and must not fold them up.
+    pub cards_shown: RwSignal<usize>,
     /// How many dictionaries the worker encoded (not read from the cache)
     /// since the page opened: the slider must not add to it.
     pub encodings: RwSignal<u32>,
@@ -74,6 +78,7 @@ impl Concepts {
             preparing: StoredValue::new(None),
             search: RwSignal::new(None),
             intervention: RwSignal::new(None),
+            cards_shown: RwSignal::new(CARDS_PER_PAGE),
             encodings: RwSignal::new(0),
             timer: StoredValue::new(None),
         }
@@ -436,7 +441,7 @@ fn ImageCards(view: ConceptsView, names: Vec<String>, thumbs: Vec<Option<String>
     let total = view.collection.results.len();
     // Cards are drawn a page at a time: a folder of thousands would
     // otherwise stall the page while it builds every chart at once.
-    let limit = RwSignal::new(CARDS_PER_PAGE);
+    let limit = c.cards_shown;
     let cards = move || {
         let order = order();
         let shown = order.len();

@@ -189,6 +189,7 @@ impl AppState {
         // Row ids start again from 0: folder B's and the decompositions' ids are void.
         self.concepts.b_rows.set(Vec::new());
         self.concepts.view.set(None);
+        self.concepts.cards_shown.set(crate::concepts::CARDS_PER_PAGE);
     }
 
     pub fn image_embedded(self, job: JobId, index: usize, result: ItemResult, thumbnail: Option<Thumbnail>) {
