@@ -55,6 +55,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    reuse_freed_memory();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
@@ -63,6 +64,24 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Flex allocates a new buffer for every op's output (tens of MB each at batch 32).
+/// glibc's malloc hands blocks that large back to the kernel when they are freed,
+/// so every op paid again for page faults and zeroed pages: 10-20% of a ViT-B/32
+/// forward pass under `perf` (BENCHMARKS.md). Freed memory kept in the heap is
+/// reused by the next op instead; the process holds at most 1 GiB of it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn reuse_freed_memory() {
+    // SAFETY: mallopt only changes glibc's allocator settings; nothing has allocated
+    // from another thread yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn reuse_freed_memory() {}
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
