@@ -32,5 +32,6 @@ pub mod invert;
 pub mod concepts;
 pub mod audit;
 pub mod speed;
+pub mod probes;
 #[cfg(all(not(target_arch = "wasm32"), feature = "compute"))]
 pub mod train;

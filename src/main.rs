@@ -36,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         action: cli::audit::AuditCommand,
     },
+    /// Probes from the CLIP literature: the modality gap.
+    Probe {
+        #[command(subcommand)]
+        action: cli::probe::ProbeCommand,
+    },
     /// Benchmarks, each printed against a named baseline.
     Bench {
         #[command(subcommand)]
@@ -91,6 +96,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Decompose(args) => cli::concepts::run_decompose(args),
         Command::Concepts { action } => cli::concepts::run(action),
         Command::Audit { action } => cli::audit::run(action),
+        Command::Probe { action } => cli::probe::run(action),
         Command::Bench { action } => cli::bench::run(action),
         Command::World { action } => cli::world::run(action),
         Command::TrainWorld(args) => cli::train_world::run(args),

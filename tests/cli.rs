@@ -913,3 +913,47 @@ fn bench_browser_builds_its_table_from_a_saved_measurement() {
     let out = cliplens(&["bench", "browser", "--measured", path.to_str().unwrap()]);
     assert_one_clear_line(&out, "measured.json", "unreadable measurement");
 }
+
+#[test]
+fn probe_gap_on_the_world_closes_the_gap_and_names_bad_pairs() {
+    let out = cliplens(&["probe", "gap", "--model", &world_clip(), "--world", "120", "--seed", "3", "--lambda", "0", "--lambda", "1", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["pairs"], 120);
+    let gap = json["centroid_distance"].as_f64().unwrap();
+    let shifts = json["shifts"].as_array().unwrap();
+    // The world model has a gap, and shifting both sets by half the gap vector closes it.
+    assert!(gap > 0.1, "{json}");
+    assert!((shifts[0]["centroid_distance"].as_f64().unwrap() - gap).abs() < 1e-9);
+    assert!(shifts[1]["centroid_distance"].as_f64().unwrap() < 0.1 * gap, "{json}");
+    assert!(shifts[0]["zero_shot_accuracy"].as_f64().unwrap() > 0.9, "colour is the world model's easy task: {json}");
+    assert_eq!(json["projection"]["images"].as_array().unwrap().len(), 120);
+
+    // Your own pairs: a CSV; a missing image is named with its line, and the rest go on.
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("file,caption\n");
+    for (i, name) in ["portrait.png", "landscape.jpg", "photo.webp", "palette.gif"].iter().enumerate() {
+        std::fs::copy(fixtures().join("images").join(name), dir.path().join(name)).unwrap();
+        csv += &format!("{name},a photo number {i}\n");
+    }
+    csv += "missing.png,a photo of nothing\n";
+    std::fs::write(dir.path().join("pairs.csv"), csv).unwrap();
+    let svg = dir.path().join("gap.svg");
+    let pairs = dir.path().join("pairs.csv").display().to_string();
+    let csv_out = dir.path().join("gap.csv");
+    let out = cliplens(&[
+        "probe", "gap", "--model", &world_clip(), "--pairs", &pairs, "--svg", &svg.display().to_string(), "--csv", &csv_out.display().to_string(), "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["pairs"], 4);
+    let problems = json["problems"].as_array().unwrap();
+    assert!(problems.len() == 1 && problems[0].as_str().unwrap().contains("line 6") && problems[0].as_str().unwrap().contains("missing.png"), "{json}");
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<title id=\"gap-title\">"));
+    let csv = std::fs::read_to_string(&csv_out).unwrap();
+    assert_eq!(csv.lines().count(), 1 + gap_lambdas(), "{csv}");
+}
+
+fn gap_lambdas() -> usize {
+    cliplens::probes::gap::DEFAULT_LAMBDAS.len()
+}

@@ -12,6 +12,7 @@ pub mod embed;
 pub mod invert;
 pub mod manifest;
 pub mod prepare_models;
+pub mod probe;
 pub mod quantize;
 pub mod train_world;
 pub mod world;

@@ -1,0 +1,194 @@
+//! `cliplens probe ...`: the literature probes. Argument parsing, loading and
+//! printing only; the work is the library's `probes` module.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use cliplens::clip::Clip;
+use cliplens::compare::prepare_image;
+use cliplens::native::{Backend, device, read, read_model};
+use cliplens::probes::gap::{self, Classes, GapReport};
+use cliplens::world::captions::{Task, full_caption};
+use cliplens::world::eval::{class_embeddings, embed_scenes};
+use cliplens::world::scenes;
+use cliplens::{Error, Result};
+use serde::Serialize;
+
+#[derive(Subcommand)]
+pub enum ProbeCommand {
+    /// The modality gap (Liang et al. 2022): how far image and caption embeddings sit apart, a PCA
+    /// scatter of both, and retrieval and zero-shot accuracy as the gap is closed or widened.
+    Gap(GapArgs),
+}
+
+#[derive(Args)]
+pub struct GapArgs {
+    /// Model directory (config.json, tokenizer.json, weights) or a weights file beside them.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// Generated world scenes as the pairs (each with its full caption); the zero-shot column
+    /// classifies them by --task.
+    #[arg(long, conflicts_with_all = ["pairs"])]
+    world: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The world's zero-shot task: shape, color, size, pattern, position, background, count, group or role.
+    #[arg(long, default_value = "color")]
+    task: String,
+    /// Your pairs: a CSV with columns `file` and `caption` (file paths relative to the CSV).
+    #[arg(long, required_unless_present = "world")]
+    pairs: Option<PathBuf>,
+    /// Shifts along the gap vector (0: as embedded, 1: closed, negative: widened); repeat.
+    #[arg(long = "lambda", allow_negative_numbers = true)]
+    lambdas: Vec<f64>,
+    /// Write the PCA scatter here as SVG.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Write the shifts (one row per lambda) here as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct GapRecord {
+    probe: &'static str,
+    model: String,
+    source: String,
+    /// Pairs left out, each with its problem.
+    problems: Vec<String>,
+    #[serde(flatten)]
+    report: GapReport,
+}
+
+pub fn run(command: ProbeCommand) -> Result<ExitCode> {
+    match command {
+        ProbeCommand::Gap(args) => run_gap(args),
+    }
+}
+
+fn run_gap(args: GapArgs) -> Result<ExitCode> {
+    let device = device(args.backend)?;
+    let clip = Clip::load(&read_model(&args.model)?, &device)?;
+    let lambdas = if args.lambdas.is_empty() { gap::DEFAULT_LAMBDAS.to_vec() } else { args.lambdas.clone() };
+    let (source, images, captions, classes, problems) = match (args.world, &args.pairs) {
+        (Some(count), _) => {
+            let task = Task::all()
+                .into_iter()
+                .find(|t| t.name() == args.task)
+                .ok_or_else(|| Error::usage("--task", format!("unknown task {:?}", args.task)))?;
+            let scenes = scenes(args.seed, count);
+            let images = pollster::block_on(embed_scenes(&clip, &scenes))?;
+            let texts: Vec<String> = scenes.iter().map(full_caption).collect();
+            let captions = pollster::block_on(clip.embed_texts(&texts))?.embeds;
+            let embeddings = pollster::block_on(class_embeddings(&clip, task))?;
+            let names = (0..task.classes()).map(|v| cliplens::world::captions::zero_shot_prompts(task, v)[0].clone()).collect();
+            let labels = scenes.iter().map(|s| task.truth(s)).collect();
+            let source = format!("{count} world scenes (seed {}), zero-shot task {}", args.seed, task.name());
+            (source, images, captions, Some(Classes { names, embeddings, labels }), Vec::new())
+        }
+        (None, Some(csv_path)) => {
+            let (images, captions, problems) = embed_pairs(&clip, csv_path)?;
+            (format!("{} pairs from {}", images.len(), csv_path.display()), images, captions, None, problems)
+        }
+        (None, None) => return Err(Error::usage("probe gap", "give --world N or --pairs CSV")),
+    };
+    for p in &problems {
+        eprintln!("skipped: {p}");
+    }
+    let report = gap::modality_gap(&images, &captions, classes.as_ref(), &lambdas).map_err(|e| Error::usage("probe gap", e))?;
+    if let Some(path) = &args.svg {
+        std::fs::write(path, gap::scatter_svg(&report)).map_err(|e| Error::io(path.display().to_string(), e))?;
+    }
+    if let Some(path) = &args.csv {
+        std::fs::write(path, gap::shifts_csv(&report)).map_err(|e| Error::io(path.display().to_string(), e))?;
+    }
+    if args.json {
+        let record = GapRecord { probe: "modality gap", model: clip.name.clone(), source, problems, report };
+        println!("{}", serde_json::to_string_pretty(&record).map_err(|e| Error::usage("json", e.to_string()))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Modality gap of {} on {source}", clip.name);
+    println!(
+        "  centroids {:.4} apart (cosine {:.4}; norms: images {:.3}, captions {:.3}); the gap lies {:.0}% along the first principal component",
+        report.centroid_distance,
+        report.centroid_cosine,
+        report.image_centroid_norm,
+        report.caption_centroid_norm,
+        100.0 * report.gap_on_first_component
+    );
+    println!(
+        "  PCA: {:.0}% and {:.0}% of the variance on the first two components",
+        100.0 * report.projection.explained[0],
+        100.0 * report.projection.explained[1]
+    );
+    println!("  {:>7}  {:>17}  {:>17}  {:>18}  {:>18}", "lambda", "centroid distance", "pair cosine", "retrieval top-1", "zero-shot");
+    for s in &report.shifts {
+        let zero_shot = s.zero_shot_accuracy.map_or("—".to_string(), |a| format!("{:.1}%", 100.0 * a));
+        println!(
+            "  {:>7.2}  {:>17.4}  {:>17.4}  {:>17.1}%  {:>18}",
+            s.lambda,
+            s.centroid_distance,
+            s.mean_pair_cosine,
+            100.0 * s.retrieval_accuracy,
+            zero_shot
+        );
+    }
+    if let Some(path) = &args.svg {
+        println!("  scatter: {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The pairs of a `file,caption` CSV, embedded; a row whose image cannot be
+/// read becomes a problem line and the rest go on.
+fn embed_pairs(clip: &Clip, csv_path: &Path) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<String>)> {
+    let origin = csv_path.display().to_string();
+    let bytes = read(csv_path)?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes.as_slice());
+    let headers = reader.headers().map_err(|e| Error::usage(origin.clone(), format!("not a CSV: {e}")))?.clone();
+    let column = |name: &str| headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(name));
+    let (Some(file_col), Some(caption_col)) = (column("file"), column("caption")) else {
+        return Err(Error::usage(origin, "needs a header row with the columns `file` and `caption`"));
+    };
+    let base = csv_path.parent().unwrap_or(Path::new("."));
+    let mut images = Vec::new();
+    let mut texts = Vec::new();
+    let mut problems = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let line = row + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("{origin} line {line}: {e}"));
+                continue;
+            }
+        };
+        let (Some(file), Some(caption)) = (record.get(file_col), record.get(caption_col)) else {
+            problems.push(format!("{origin} line {line}: missing the file or the caption"));
+            continue;
+        };
+        if caption.trim().is_empty() {
+            problems.push(format!("{origin} line {line}: empty caption for {file}"));
+            continue;
+        }
+        let path = base.join(file.trim());
+        match read(&path).and_then(|b| prepare_image(&b, &path.display().to_string(), &clip.preprocess)) {
+            Ok(image) => {
+                images.push(image);
+                texts.push(caption.trim().to_string());
+            }
+            Err(e) => problems.push(format!("{origin} line {line}: {e}")),
+        }
+    }
+    let mut embeds = Vec::with_capacity(images.len());
+    for chunk in images.chunks(64) {
+        embeds.extend(pollster::block_on(clip.embed_images(chunk))?);
+    }
+    let captions = if texts.is_empty() { Vec::new() } else { pollster::block_on(clip.embed_texts(&texts))?.embeds };
+    Ok((embeds, captions, problems))
+}
