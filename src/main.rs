@@ -74,14 +74,20 @@ fn main() -> ExitCode {
 /// glibc's malloc hands blocks that large back to the kernel when they are freed,
 /// so every op paid again for page faults and zeroed pages: 10-20% of a ViT-B/32
 /// forward pass under `perf` (BENCHMARKS.md). Freed memory kept in the heap is
-/// reused by the next op instead; the process holds at most 1 GiB of it.
+/// reused by the next op instead; the process keeps at most 1 GiB of it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn reuse_freed_memory() {
     // SAFETY: mallopt only changes glibc's allocator settings; nothing has allocated
     // from another thread yet.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        // Some glibc builds refuse a threshold above 32 MiB (half their heap size);
+        // 32 MiB still covers one batch-32 MLP activation (20 MB).
+        let threshold_set = libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30) == 1 || libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1;
+        // Setting the trim threshold alone would freeze the mmap threshold at its
+        // 128 KiB default (glibc stops raising it): all or nothing.
+        if threshold_set {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        }
     }
 }
 

@@ -159,15 +159,17 @@ fn embed_pairs(clip: &Clip, csv_path: &Path) -> Result<(Vec<Vec<f32>>, Vec<Vec<f
     let mut images = Vec::new();
     let mut texts = Vec::new();
     let mut problems = Vec::new();
-    for (row, record) in reader.records().enumerate() {
-        let line = row + 2;
+    for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
                 problems.push(format!("{origin} line {line}: {e}"));
                 continue;
             }
         };
+        // The reader's own count: blank lines and quoted captions over several lines included.
+        let line = record.position().map_or(0, |p| p.line());
         let (Some(file), Some(caption)) = (record.get(file_col), record.get(caption_col)) else {
             problems.push(format!("{origin} line {line}: missing the file or the caption"));
             continue;
