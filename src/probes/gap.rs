@@ -106,7 +106,7 @@ pub fn modality_gap(images: &[Vec<f32>], captions: &[Vec<f32>], classes: Option<
     let gap: Vec<f64> = mx.iter().zip(&my).map(|(a, b)| a - b).collect();
     let union: Vec<Vec<f64>> = x.iter().chain(&y).cloned().collect();
     let components = principal_components(&union, 2);
-    let projection = project(&x, &y, &components);
+    let projection = project(&union, pairs, &components);
 
     let shifts = lambdas
         .iter()
@@ -149,13 +149,12 @@ pub fn modality_gap(images: &[Vec<f32>], captions: &[Vec<f32>], classes: Option<
 }
 
 /// Both sets on the first two principal components of their union (centred
-/// on the union's mean).
-fn project(x: &[Vec<f64>], y: &[Vec<f64>], components: &[(f64, Vec<f64>)]) -> Projection {
-    let all: Vec<Vec<f64>> = x.iter().chain(y).cloned().collect();
-    let centre = mean(&all);
+/// on the union's mean): `union` holds the images, then from `split` on the captions.
+fn project(union: &[Vec<f64>], split: usize, components: &[(f64, Vec<f64>)]) -> Projection {
+    let centre = mean(union);
     let total: f64 = {
-        let n = all.len() as f64;
-        all.iter().map(|v| v.iter().zip(&centre).map(|(a, c)| (a - c) * (a - c)).sum::<f64>()).sum::<f64>() / (n - 1.0)
+        let n = union.len() as f64;
+        union.iter().map(|v| v.iter().zip(&centre).map(|(a, c)| (a - c) * (a - c)).sum::<f64>()).sum::<f64>() / (n - 1.0)
     };
     let on = |v: &Vec<f64>| -> [f64; 2] {
         let c: Vec<f64> = v.iter().zip(&centre).map(|(a, m)| a - m).collect();
@@ -163,8 +162,8 @@ fn project(x: &[Vec<f64>], y: &[Vec<f64>], components: &[(f64, Vec<f64>)]) -> Pr
     };
     Projection {
         explained: [components[0].0 / total.max(f64::MIN_POSITIVE), components[1].0 / total.max(f64::MIN_POSITIVE)],
-        images: x.iter().map(on).collect(),
-        captions: y.iter().map(on).collect(),
+        images: union[..split].iter().map(on).collect(),
+        captions: union[split..].iter().map(on).collect(),
     }
 }
 
