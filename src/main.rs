@@ -36,7 +36,7 @@ enum Command {
         #[command(subcommand)]
         action: cli::audit::AuditCommand,
     },
-    /// Probes from the CLIP literature: the modality gap.
+    /// Probes from the CLIP literature: the modality gap, attribution, concept association, social perception, fooling images.
     Probe {
         #[command(subcommand)]
         action: cli::probe::ProbeCommand,

@@ -957,3 +957,66 @@ fn probe_gap_on_the_world_closes_the_gap_and_names_bad_pairs() {
 fn gap_lambdas() -> usize {
     cliplens::probes::gap::DEFAULT_LAMBDAS.len()
 }
+
+#[test]
+fn probe_commands_run_on_the_world_and_name_bad_rows_of_your_csvs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+
+    // Attribution of one picture: JSON, SVG and CSV.
+    std::fs::copy(fixtures().join("images").join("portrait.png"), dir.path().join("portrait.png")).unwrap();
+    let out = cliplens(&[
+        "probe", "attribution", "--model", &world_clip(), "--image", &path("portrait.png"), "--prompt", "a photo of a doctor",
+        "--steps", "8", "--svg", &path("a.svg"), "--csv", &path("a.csv"), "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["report"]["completeness_error"].as_f64().unwrap() <= 0.01 || json["report"]["ig_steps"] == 256, "{json}");
+    assert_eq!(json["report"]["words"].as_array().unwrap().len(), 5);
+    assert!(std::fs::read_to_string(path("a.svg")).unwrap().starts_with("<svg"));
+    assert_eq!(std::fs::read_to_string(path("a.csv")).unwrap().lines().count(), 1 + 64 * 64);
+    let out = cliplens(&["probe", "attribution", "--model", &world_clip(), "--image", &path("portrait.png"), "--prompt", " "]);
+    assert!(!out.status.success() && stderr(&out).contains("empty"), "{}", stderr(&out));
+
+    // Concept association on the world.
+    let out = cliplens(&["probe", "association", "--model", &world_clip(), "--world", "40", "--seed", "2", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rate = |k: &str| json["report"][k]["rate"]["value"].as_f64().unwrap();
+    assert!(rate("two_object") > rate("single_object"), "{json}");
+
+    // Social perception from your CSV: a pair with a missing picture and a pair of three rows are
+    // named with their lines; the good pairs are measured, size kept as the intersection.
+    for name in ["portrait.png", "landscape.jpg", "photo.webp", "palette.gif"] {
+        std::fs::copy(fixtures().join("images").join(name), dir.path().join(name)).unwrap();
+    }
+    let csv = "pair,attribute,value,file,size\n\
+               1,group,glim,portrait.png,small\n1,group,vorn,landscape.jpg,small\n\
+               2,group,glim,photo.webp,large\n2,group,vorn,palette.gif,large\n\
+               3,group,glim,missing.png,large\n3,group,vorn,palette.gif,large\n\
+               4,group,glim,photo.webp,small\n4,group,vorn,palette.gif,small\n4,group,vorn,portrait.png,small\n";
+    std::fs::write(dir.path().join("pairs.csv"), csv).unwrap();
+    let out = cliplens(&["probe", "social", "--model", &world_clip(), "--pairs", &path("pairs.csv"), "--words", "roles=doctor,nurse", "--template", "a photo of a {}", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems: Vec<&str> = json["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(problems.iter().any(|p| p.contains("line 6") && p.contains("missing.png")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("line 8") && p.contains("3 rows")), "{problems:?}");
+    let shifts = json["report"]["shifts"].as_array().unwrap();
+    assert_eq!(shifts.len(), 3, "warmth, competence and the user's set: {json}");
+    assert_eq!(shifts[0]["pairs"], 2);
+    assert_eq!(shifts[0]["by_context"].as_array().unwrap().len(), 2);
+
+    // A fooling image against your pictures, one of which is not a picture.
+    std::fs::copy(fixtures().join("images").join("not_an_image.png"), dir.path().join("not_an_image.png")).unwrap();
+    let out = cliplens(&[
+        "probe", "fooling", "--model", &world_clip(), "--prompt", "a photo of a doctor", "--prompt", "a photo of a circle",
+        "--images", &path("portrait.png"), &path("not_an_image.png"), &path("photo.webp"), "--steps", "60", "--out", &path("f.png"), "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["problems"][0].as_str().unwrap().contains("not_an_image.png"), "{json}");
+    assert_eq!(json["report"]["real_images"], 2);
+    assert_eq!(json["report"]["prompts_won"], 2, "{json}");
+    assert!(std::fs::metadata(path("f.png")).unwrap().len() > 100);
+}

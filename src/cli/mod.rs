@@ -13,6 +13,8 @@ pub mod invert;
 pub mod manifest;
 pub mod prepare_models;
 pub mod probe;
+pub mod probe_fooling;
+pub mod probe_pairs;
 pub mod quantize;
 pub mod train_world;
 pub mod world;

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use cliplens::clip::Clip;
 use cliplens::compare::prepare_image;
 use cliplens::native::{Backend, device, read, read_model};
+use cliplens::probes::attribution::{self, AttributionSettings, Baseline};
 use cliplens::probes::gap::{self, Classes, GapReport};
 use cliplens::world::captions::{Task, full_caption};
 use cliplens::world::eval::{class_embeddings, embed_scenes};
@@ -20,6 +21,64 @@ pub enum ProbeCommand {
     /// The modality gap (Liang et al. 2022): how far image and caption embeddings sit apart, a PCA
     /// scatter of both, and retrieval and zero-shot accuracy as the gap is closed or widened.
     Gap(GapArgs),
+    /// Where the model looks: gradient x input, integrated gradients and occlusion maps of an
+    /// image's similarity to a prompt (or one prompt over another), and each word's share.
+    Attribution(AttributionArgs),
+    /// Concept association ("When are Lemons Purple?"): in a picture of two objects, does the
+    /// model give one object the other's attribute, against the object alone?
+    Association(super::probe_pairs::AssociationArgs),
+    /// Social perception one attribute at a time (CausalFace): how counterfactual pictures that
+    /// differ in one attribute move the cosine with warmth, competence or your own words.
+    Social(super::probe_pairs::SocialArgs),
+    /// Fooling images (CLIPMasterPrints): one image optimized for many unrelated prompts at once,
+    /// against the best real image on each, before and after shifting across the modality gap.
+    Fooling(super::probe_fooling::FoolingArgs),
+}
+
+#[derive(Args)]
+pub struct AttributionArgs {
+    /// Model directory (config.json, tokenizer.json, weights) or a weights file beside them.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// The image to explain.
+    #[arg(long, required_unless_present = "world", conflicts_with = "world")]
+    image: Option<PathBuf>,
+    /// What the image is compared with.
+    #[arg(long, required_unless_present = "world")]
+    prompt: Option<String>,
+    /// A second prompt: the score becomes similarity to --prompt minus similarity to this.
+    #[arg(long)]
+    contrast: Option<String>,
+    /// Check on N fresh world scenes whose role is drawn: the share of a role prompt's positive
+    /// attribution inside the figures' cells, and of a background prompt's outside them.
+    #[arg(long)]
+    world: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// What "no content" is: mean (the model's mean colour), black or blur. Default: mean; with
+    /// --world, blur for role prompts (it keeps colours and background, removes hats) and mean for
+    /// background prompts.
+    #[arg(long)]
+    baseline: Option<String>,
+    /// Integrated gradients' path points to start with (doubled until complete within 1%).
+    #[arg(long, default_value_t = 32)]
+    steps: usize,
+    /// Occlusion square side in input pixels (default: an eighth of the input).
+    #[arg(long)]
+    patch: Option<usize>,
+    /// Occlusion step (default: half the patch).
+    #[arg(long)]
+    stride: Option<usize>,
+    /// Write the maps over the image, the legend and the word bars here as SVG.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Write the maps here as CSV (x, y, one column per method).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -68,7 +127,125 @@ struct GapRecord {
 pub fn run(command: ProbeCommand) -> Result<ExitCode> {
     match command {
         ProbeCommand::Gap(args) => run_gap(args),
+        ProbeCommand::Attribution(args) => run_attribution(args),
+        ProbeCommand::Association(args) => super::probe_pairs::run_association(args),
+        ProbeCommand::Social(args) => super::probe_pairs::run_social(args),
+        ProbeCommand::Fooling(args) => super::probe_fooling::run_fooling(args),
     }
+}
+
+fn run_attribution(args: AttributionArgs) -> Result<ExitCode> {
+    let device = device(args.backend)?;
+    let clip = Clip::load(&read_model(&args.model)?, &device)?;
+    let baseline = args.baseline.as_deref().map(Baseline::parse).transpose().map_err(|e| Error::usage("--baseline", e))?;
+    let settings = AttributionSettings {
+        baseline: baseline.unwrap_or_default(),
+        steps: args.steps,
+        max_steps: AttributionSettings::default().max_steps.max(args.steps),
+        patch: args.patch,
+        stride: args.stride,
+        ..AttributionSettings::default()
+    };
+    settings.check().map_err(|e| Error::usage("probe attribution", e))?;
+    let write = |path: &Path, text: String| std::fs::write(path, text).map_err(|e| Error::io(path.display().to_string(), e));
+    if let Some(count) = args.world {
+        let progress = |done: usize, total: usize| {
+            if !args.json {
+                eprint!("\r  scene {done}/{total}");
+            }
+            true
+        };
+        let role_settings = AttributionSettings { baseline: baseline.unwrap_or(Baseline::Blur), ..settings.clone() };
+        let background_settings = AttributionSettings { baseline: baseline.unwrap_or(Baseline::Mean), ..settings.clone() };
+        let check = pollster::block_on(attribution::world_check(
+            &clip,
+            args.seed,
+            count,
+            args.contrast.as_deref(),
+            &role_settings,
+            &background_settings,
+            progress,
+        ))?
+        .expect("never stopped");
+        if !args.json {
+            eprintln!();
+        }
+        if args.json {
+            let record = serde_json::json!({ "probe": "attribution", "model": clip.name, "world": check });
+            println!("{}", serde_json::to_string_pretty(&record).map_err(|e| Error::usage("json", e.to_string()))?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let show = |m: &attribution::PerMethod| {
+            format!(
+                "gradient x input {:.1}%, integrated gradients {:.1}%, occlusion {:.1}%",
+                100.0 * m.gradient_x_input,
+                100.0 * m.integrated_gradients,
+                100.0 * m.occlusion
+            )
+        };
+        println!("Attribution of {} on {} world scenes (seed {}) whose role is drawn", clip.name, check.scenes.len(), args.seed);
+        println!(
+            "  baselines: {:?} for role prompts, {:?} for background prompts{}",
+            role_settings.baseline,
+            background_settings.baseline,
+            args.contrast.as_ref().map_or(String::new(), |c| format!("; each prompt over {c:?}"))
+        );
+        println!("  the figures' cells cover {:.1}% of a picture on average", 100.0 * check.mean_cell_area);
+        println!("  role prompts, positive attribution inside the cells: {}", show(&check.mean_role_inside));
+        println!("  background prompts, positive attribution outside the cells: {}", show(&check.mean_background_outside));
+        println!("  integrated gradients' completeness: within {:.2}% on every map", 100.0 * check.max_completeness_error);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = args.image.as_ref().expect("clap requires --image without --world");
+    let prompt = args.prompt.as_deref().expect("clap requires --prompt without --world");
+    let image = prepare_image(&read(path)?, &path.display().to_string(), &clip.preprocess)?;
+    let progress = |done: usize, total: usize| {
+        if !args.json {
+            eprint!("\r  pass {done}/{total}");
+        }
+        true
+    };
+    let report = pollster::block_on(attribution::attribute(&clip, &image, prompt, args.contrast.as_deref(), &settings, progress))?
+        .expect("never stopped");
+    if !args.json {
+        eprintln!();
+    }
+    if let Some(svg_path) = &args.svg {
+        let input = cliplens::preprocess::resize_and_crop(&image, &clip.preprocess);
+        write(svg_path, attribution::report_svg(&report, &input)?)?;
+    }
+    if let Some(csv_path) = &args.csv {
+        write(csv_path, report.csv())?;
+    }
+    if args.json {
+        let record = serde_json::json!({ "probe": "attribution", "model": clip.name, "image": path.display().to_string(), "report": report });
+        println!("{}", serde_json::to_string_pretty(&record).map_err(|e| Error::usage("json", e.to_string()))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Attribution of {}'s similarity for {}", clip.name, path.display());
+    match &report.contrast {
+        Some(c) => println!("  score: cosine with {prompt:?} minus cosine with {c:?} = {:.4}", report.score),
+        None => println!("  score: cosine with {prompt:?} = {:.4}", report.score),
+    }
+    println!("  baseline ({:?}) scores {:.4}", report.settings.baseline, report.baseline_score);
+    println!(
+        "  integrated gradients: {} steps, sum {:.4} against {:.4} ({:.2}% off)",
+        report.ig_steps,
+        report.ig_sum,
+        report.score - report.baseline_score,
+        100.0 * report.completeness_error
+    );
+    println!("  occlusion: {}-px squares every {} px", report.occlusion_patch, report.occlusion_stride);
+    if !report.words.is_empty() {
+        println!("  score lost without each word:");
+    }
+    for w in &report.words {
+        println!("    {:>14}  {:+.4}", format!("{:?}", w.word), w.drop);
+    }
+    if let Some(svg_path) = &args.svg {
+        println!("  maps: {}", svg_path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_gap(args: GapArgs) -> Result<ExitCode> {

@@ -61,6 +61,16 @@ impl Canvas {
 
 /// Renders `scene` to an image of [`IMAGE_SIZE`] squared.
 pub fn render(scene: &Scene) -> RgbImage {
+    render_with_cells(scene).0
+}
+
+/// Side of a figure's cell in pixels: the unit of [`render_with_cells`]' layout.
+pub const CELL_SIDE: usize = CELL as usize;
+
+/// [`render`], and the `(column, row)` grid cell of each figure (cells of
+/// [`CELL_SIDE`] pixels): where a probe expects what the figures carry (their
+/// hats, outlines, shapes) and nothing else.
+pub fn render_with_cells(scene: &Scene) -> (RgbImage, Vec<(usize, usize)>) {
     let mut rng = Rng::new(scene.detail_seed);
     let mut canvas = background(scene.attributes[BACKGROUND], &mut rng);
 
@@ -69,7 +79,8 @@ pub fn render(scene: &Scene) -> RgbImage {
     let hat = HAT_HEIGHT as i32;
     let slot = side + hat; // a figure with its hat
     let color = jitter(FIGURE_COLORS[scene.attributes[COLOR]], &mut rng, 10.0);
-    for (column, row) in figure_cells(scene, &mut rng) {
+    let cells = figure_cells(scene, &mut rng);
+    for &(column, row) in &cells {
         // Centred in its cell: one figure is one patch of a patch-16 ViT.
         let x = column * CELL + (CELL - side) / 2;
         let y = row * CELL + (CELL - slot + 1) / 2;
@@ -88,6 +99,12 @@ pub fn render(scene: &Scene) -> RgbImage {
         }
     }
 
+    let cells = cells.into_iter().map(|(c, r)| (c as usize, r as usize)).collect();
+    (finish(canvas, &mut rng), cells)
+}
+
+/// Pixel noise, then 8-bit RGB.
+fn finish(canvas: Canvas, rng: &mut Rng) -> RgbImage {
     let mut pixels = Vec::with_capacity(IMAGE_SIZE * IMAGE_SIZE * 3);
     for p in canvas.pixels {
         for c in p {
@@ -95,6 +112,82 @@ pub fn render(scene: &Scene) -> RgbImage {
         }
     }
     RgbImage::new(IMAGE_SIZE, IMAGE_SIZE, pixels)
+}
+
+/// A test scene the world's training never shows: two figures that differ in
+/// shape and colour (and nothing else) in one picture, or, as its control,
+/// the first of them alone. For the concept-association probe ("When are
+/// Lemons Purple?"): asked the colour of one figure, does the model answer
+/// with the other's?
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TwoFigures {
+    /// Shape index per figure (distinct).
+    pub shapes: [usize; 2],
+    /// Colour index per figure (distinct).
+    pub colors: [usize; 2],
+    pub size: usize,
+    pub pattern: usize,
+    pub background: usize,
+    pub group: usize,
+    /// Draw only the first figure (the single-object control).
+    pub single: bool,
+    pub detail_seed: u64,
+}
+
+impl TwoFigures {
+    /// `n` scenes from `seed`, each drawn with two distinct shapes and two
+    /// distinct colours; `single` draws the same scenes with the first figure alone.
+    pub fn sample(seed: u64, n: usize, single: bool) -> Vec<TwoFigures> {
+        let mut rng = Rng::new(seed ^ 0x7e30_f16e);
+        let distinct = |rng: &mut Rng, values: usize| {
+            let a = rng.below(values);
+            let b = (a + 1 + rng.below(values - 1)) % values;
+            [a, b]
+        };
+        (0..n)
+            .map(|_| TwoFigures {
+                shapes: distinct(&mut rng, super::ATTRIBUTES[SHAPE].values.len()),
+                colors: distinct(&mut rng, FIGURE_COLORS.len()),
+                size: rng.below(FIGURE_SIDES.len()),
+                pattern: rng.below(super::ATTRIBUTES[PATTERN].values.len()),
+                background: rng.below(super::ATTRIBUTES[BACKGROUND].values.len()),
+                group: rng.below(OUTLINES.len()),
+                single,
+                detail_seed: rng.next_u64(),
+            })
+            .collect()
+    }
+
+    /// The picture, and the `(column, row)` cell of each figure drawn (the
+    /// first figure's first). Two distinct cells of the middle rows, so the
+    /// figures never touch and neither sits in the band a position word names alone.
+    pub fn render(&self) -> (RgbImage, Vec<(usize, usize)>) {
+        let mut rng = Rng::new(self.detail_seed);
+        let mut canvas = background(self.background, &mut rng);
+        let side = FIGURE_SIDES[self.size] as i32;
+        let hat = HAT_HEIGHT as i32;
+        let mut free: Vec<(i32, i32)> = (0..GRID).flat_map(|c| (1..GRID - 1).map(move |r| (c, r))).collect();
+        let cells: Vec<(i32, i32)> = (0..2).map(|_| free.swap_remove(rng.below(free.len()))).collect();
+        // Both colours drawn either way, so the control is the same picture, pixel noise included, less the second figure.
+        let colors = self.colors.map(|c| jitter(FIGURE_COLORS[c], &mut rng, 10.0));
+        let drawn = if self.single { 1 } else { 2 };
+        for (k, &(column, row)) in cells.iter().take(drawn).enumerate() {
+            let x = column * CELL + (CELL - side) / 2;
+            let y = row * CELL + (CELL - side - hat + 1) / 2 + hat;
+            let figure = Figure {
+                x,
+                y,
+                side,
+                shape: self.shapes[k],
+                pattern: self.pattern,
+                color: colors[k],
+                outline: OUTLINES[if self.group == GROUP_A { 0 } else { 1 }],
+            };
+            figure.draw(&mut canvas);
+        }
+        let cells = cells.into_iter().take(drawn).map(|(c, r)| (c as usize, r as usize)).collect();
+        (finish(canvas, &mut rng), cells)
+    }
 }
 
 /// `(column, row)` of each figure: distinct cells, drawn at random from the

@@ -94,3 +94,153 @@ out = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "probes" / "
 out.write_text(json.dumps(reference, indent=None))
 print(f"wrote {out}: gap {reference['centroid_distance']:.4f}, explained {reference['explained']}, "
       f"retrieval {[s['retrieval_accuracy'] for s in shifts]}, zero-shot {[s['zero_shot_accuracy'] for s in shifts]}")
+
+
+# ---------------------------------------------------------------------------
+# Concept association, social perception and fooling images: the same
+# embeddings through numpy. Bootstraps and sign-flip tests replay CLIP Lens'
+# SplitMix64 (src/rng.rs) as tests/audit/make_fixtures.py does, so intervals
+# and p-values must agree exactly, not just statistically.
+
+M = (1 << 64) - 1
+
+
+class Rng:
+    def __init__(self, seed):
+        self.x = (seed ^ 0x5DEECE66D1CE4E5B) & M
+
+    def next(self):
+        self.x = (self.x + 0x9E3779B97F4A7C15) & M
+        z = self.x
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+        return z ^ (z >> 31)
+
+    def unit(self):
+        return (self.next() >> 11) / float(1 << 53)
+
+    def below(self, n):
+        return int(self.unit() * n) % n
+
+
+def bootstrap_mean(values, resamples, seed):
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    rng = Rng(seed)
+    draws = sorted(values[[rng.below(n) for _ in range(n)]].mean() for _ in range(resamples))
+    q = lambda p: draws[min(int(p * len(draws)), len(draws) - 1)]
+    return {"value": float(values.mean()), "ci95": [float(q(0.025)), float(q(0.975))]}
+
+
+def sign_flip(diffs, limit, seed):
+    diffs = np.asarray(diffs, dtype=np.float64)
+    n, observed = len(diffs), abs(diffs.sum())
+    assert (1 << n) <= limit, "fixtures keep the test exact"
+    signs = np.array([[-1.0 if (p >> i) & 1 else 1.0 for i in range(n)] for p in range(1 << n)])
+    hits = int(np.sum(np.abs(signs @ diffs) >= observed - 1e-12))
+    return {"p_value": hits / (1 << n), "permutations": 1 << n, "exact": True}
+
+
+RESAMPLES, PERMUTATIONS = 2000, 10_000
+probe_rng = np.random.default_rng(77)
+D2 = 16
+
+
+def cosine(a, b):
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+# Concept association: 12 questions; images lean to the other attribute's text
+# by a random amount; two of them lack the single-object control.
+SEED_A = 5
+questions = []
+for i in range(12):
+    t_true, t_other = unit(probe_rng.normal(size=D2)), unit(probe_rng.normal(size=D2))
+    base = probe_rng.normal(size=D2) * 0.3
+    two = base + t_true + probe_rng.uniform(0.2, 1.6) * t_other
+    single = None if i in (3, 8) else base + t_true + probe_rng.uniform(0.0, 0.7) * t_other
+    questions.append({"true_text": t_true.tolist(), "other_text": t_other.tolist(), "two": two.tolist(),
+                      "single": None if single is None else single.tolist()})
+two_m = [cosine(np.array(q["two"]), np.array(q["other_text"])) - cosine(np.array(q["two"]), np.array(q["true_text"])) for q in questions]
+single_m = [None if q["single"] is None else cosine(np.array(q["single"]), np.array(q["other_text"])) - cosine(np.array(q["single"]), np.array(q["true_text"])) for q in questions]
+win = lambda m: 1.0 if m > 0 else 0.0
+singles = [m for m in single_m if m is not None]
+diffs = [win(t) - win(s) for t, s in zip(two_m, single_m) if s is not None]
+association = {
+    "seed": SEED_A,
+    "questions": questions,
+    "two_margins": two_m,
+    "single_margins": single_m,
+    "two_rate": bootstrap_mean([win(m) for m in two_m], RESAMPLES, SEED_A),
+    "two_mean_margin": bootstrap_mean(two_m, RESAMPLES, SEED_A ^ 1),
+    "single_rate": bootstrap_mean([win(m) for m in singles], RESAMPLES, SEED_A ^ 2),
+    "rate_difference": bootstrap_mean(diffs, RESAMPLES, SEED_A ^ 3),
+    "test": sign_flip(diffs, PERMUTATIONS, SEED_A ^ 4),
+}
+
+# Social perception: 10 pairs changing one attribute, two word sets of three
+# words; the change adds a little of word set 0's first direction.
+SEED_S = 9
+words = [[unit(probe_rng.normal(size=D2)) for _ in range(3)] for _ in range(2)]
+pairs = []
+for i in range(10):
+    f = probe_rng.normal(size=D2)
+    t = f + 0.4 * words[0][0] + 0.2 * probe_rng.normal(size=D2)
+    pairs.append({"from": f.tolist(), "to": t.tolist(), "context": "small" if i % 3 else "large"})
+
+
+def set_score(img, ws):
+    return float(np.mean([cosine(img, w) for w in ws]))
+
+
+social = {"seed": SEED_S, "words": [[w.tolist() for w in ws] for ws in words], "pairs": pairs, "shifts": []}
+for s, ws in enumerate(words):
+    stream = SEED_S ^ (0 << 32) ^ (s << 16)
+    d = [set_score(np.array(p["to"]), ws) - set_score(np.array(p["from"]), ws) for p in pairs]
+    by_context = []
+    for c, value in enumerate(sorted({p["context"] for p in pairs})):
+        ds = [x for x, p in zip(d, pairs) if p["context"] == value]
+        by_context.append({"value": value, "shift": bootstrap_mean(ds, RESAMPLES, stream ^ ((c + 1) << 8))})
+    social["shifts"].append({"shift": bootstrap_mean(d, RESAMPLES, stream), "test": sign_flip(d, PERMUTATIONS, stream ^ 0x5EED),
+                             "by_context": by_context})
+
+# Fooling images: the max-min direction of six prompts (scipy's SLSQP on the
+# simplex: the min-norm point of their convex hull) and the comparison with
+# real images before and after shifting every image across the gap.
+from scipy.optimize import minimize
+
+texts = unit(probe_rng.normal(size=(6, D2)) + 1.2 * unit(probe_rng.normal(size=D2)))
+res = minimize(lambda w: float(np.sum((w @ texts) ** 2)), np.full(6, 1 / 6), jac=lambda w: 2 * texts @ (w @ texts),
+               bounds=[(0, 1)] * 6, constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}], method="SLSQP",
+               options={"ftol": 1e-15, "maxiter": 1000})
+direction = unit(res.x @ texts)
+real = probe_rng.normal(size=(20, D2)) + 2.0 * unit(probe_rng.normal(size=D2))
+real[:6] += 1.5 * texts  # each of the first six real images leans to one prompt
+captions = unit(real + 0.8 * texts[np.arange(20) % 6])
+fool = direction + 0.15 * probe_rng.normal(size=D2)
+gap = unit(real).mean(0) - unit(captions).mean(0)
+
+
+def compare(img_rows, fool_vec):
+    f = unit(fool_vec)
+    r = unit(img_rows)
+    best = (r @ texts.T)
+    return f @ texts.T, best.max(0), best.argmax(0)
+
+
+f0, b0, i0 = compare(real, fool)
+f1, b1, _ = compare(unit(real) - gap, unit(fool) - gap)
+fooling = {
+    "texts": texts.tolist(), "min_direction": direction.tolist(), "min_cosine": float((texts @ direction).min()),
+    "real": real.tolist(), "captions": captions.tolist(), "fooling": fool.tolist(), "gap": gap.tolist(),
+    "fooling_scores": f0.tolist(), "best_real": b0.tolist(), "best_real_index": i0.tolist(),
+    "shifted_fooling": f1.tolist(), "shifted_best_real": b1.tolist(),
+    "advantage_remaining": float((f1 - b1).mean() / (f0 - b0).mean()),
+}
+
+for name, value in [("association", association), ("social", social), ("fooling", fooling)]:
+    path = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "probes" / f"{name}_reference.json"
+    path.write_text(json.dumps(value, indent=None))
+    print(f"wrote {path}")
+print(f"association: two {association['two_rate']['value']:.3f}, single {association['single_rate']['value']:.3f}; "
+      f"fooling: min cosine {fooling['min_cosine']:.4f}, wins {(f0 > b0).sum()}/6, remaining {fooling['advantage_remaining']:.3f}")
