@@ -221,6 +221,47 @@ mod world {
     }
 
     #[test]
+    fn attribution_maps_equal_torch_autograd_through_transformers() {
+        let r = super::fixture("attribution");
+        let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-clip/model.safetensors");
+        let clip = Clip::load(&read_model(&weights).unwrap(), &burn::tensor::Device::flex()).unwrap();
+        let side = r["side"].as_u64().unwrap() as usize;
+        let pixels: Vec<u8> = r["pixels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u8).collect();
+        let image = cliplens::preprocess::RgbImage::new(side, side, pixels);
+        let steps = r["steps"].as_u64().unwrap() as usize;
+        let settings = AttributionSettings {
+            baseline: Baseline::Mean,
+            steps,
+            max_steps: steps,
+            // No refinement: the reference took exactly `steps` points.
+            tolerance: 1.0,
+            patch: Some(r["patch"].as_u64().unwrap() as usize),
+            stride: Some(r["stride"].as_u64().unwrap() as usize),
+            ..AttributionSettings::default()
+        };
+        let report = pollster::block_on(attribution::attribute(&clip, &image, r["prompt"].as_str().unwrap(), None, &settings, |_, _| true)).unwrap().unwrap();
+        super::close(report.score, r["score"].as_f64().unwrap(), 1e-5, "score");
+        super::close(report.baseline_score, r["baseline_score"].as_f64().unwrap(), 1e-5, "baseline score");
+        super::close(report.ig_sum, r["ig_sum"].as_f64().unwrap(), 1e-4, "sum of integrated gradients");
+        assert!(report.completeness_error < 0.01, "128 points are enough here: {}", report.completeness_error);
+        for (name, ours) in [
+            ("gradient_x_input", &report.gradient_x_input),
+            ("integrated_gradients", &report.integrated_gradients),
+            ("occlusion", &report.occlusion),
+        ] {
+            let theirs: Vec<f64> = r[name].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let scale = theirs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let worst = ours.values.iter().zip(&theirs).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+            eprintln!("{name}: largest difference {worst:.3e} on a scale of {scale:.3e}");
+            assert!(worst <= 1e-4 * scale, "{name}: differs by {worst} on a scale of {scale}");
+        }
+        for (ours, theirs) in report.words.iter().zip(r["words"].as_array().unwrap()) {
+            assert_eq!(ours.word, theirs["word"].as_str().unwrap());
+            super::close(ours.drop, theirs["drop"].as_f64().unwrap(), 1e-5, &format!("drop without {:?}", ours.word));
+        }
+    }
+
+    #[test]
     fn integrated_gradients_sum_to_the_score_difference_for_a_contrast() {
         let clip = world_clip();
         let scene = scenes(4242, 1).remove(0);
