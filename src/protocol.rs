@@ -132,6 +132,29 @@ pub enum ToWorker {
     /// Times the loaded model (the Speed page): answered by `SpeedMeasured`,
     /// with progress per call; a cancelled run reports what it timed.
     MeasureSpeed { job: JobId, plan: SpeedPlan },
+    /// One of the literature probes with the loaded model (the Probes page);
+    /// an attribution of a picked picture has its file beside the message.
+    /// Answered by `ProbeViewed`, with progress, Cancel between passes.
+    RunProbe { job: JobId, request: ProbeRequest },
+}
+
+/// What the Probes page asks for. The world probes generate their scenes in the worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ProbeRequest {
+    /// The modality gap on `count` world scenes and their captions.
+    Gap { count: usize, seed: u64 },
+    /// Attribution of the picture beside the message, or (none beside) of a
+    /// fresh world scene from `seed` whose hat is drawn.
+    Attribution { prompt: String, contrast: Option<String>, baseline: crate::probes::attribution::Baseline, seed: u64 },
+    /// The attribution check over `count` fresh world scenes.
+    AttributionWorld { count: usize, seed: u64 },
+    /// Concept association on `count` two-figure world scenes and their controls.
+    Association { count: usize, seed: u64 },
+    /// Group counterfactuals of `count` world scenes against each role.
+    Social { count: usize, seed: u64 },
+    /// A fooling image for `prompts` (`steps` of plain-pixel inversion),
+    /// against `count` world scenes.
+    Fooling { prompts: Vec<String>, steps: usize, count: usize, seed: u64 },
 }
 
 /// A CSV file the user picked, as text, with its name (for messages).
@@ -207,7 +230,8 @@ impl ToWorker {
             | ToWorker::AuditFolder { job, .. }
             | ToWorker::AuditProbe { job, .. }
             | ToWorker::AuditDebias { job, .. }
-            | ToWorker::MeasureSpeed { job, .. } => Some(*job),
+            | ToWorker::MeasureSpeed { job, .. }
+            | ToWorker::RunProbe { job, .. } => Some(*job),
         }
     }
 }
@@ -275,6 +299,8 @@ pub enum FromWorker {
     Probed { job: JobId, report: ProbeReport, model_sha256: String, judge: Option<(String, String)> },
     Debiased { job: JobId, report: FolderDebias, model_sha256: String },
     SpeedMeasured { job: JobId, report: SpeedReport },
+    /// A probe's result, ready to show (`probes::view`).
+    ProbeViewed { job: JobId, view: crate::probes::view::ProbeView },
     /// The job ended: completely, or early because it was cancelled.
     Finished { job: JobId, cancelled: bool },
     /// The job could not run at all (no model, unusable weights...). A

@@ -23,7 +23,7 @@
 //! For repeated runs of one part (a check that gates CI must pass 10 of 10):
 //! `CLIPLENS_BROWSER_ONLY=responsiveness` (the 500-image folder), `hub`
 //! (the Hub checks, each run in a new browser) or `a11y` (the embed checks,
-//! then axe-core, keyboard paths and phone width), `concepts`, `audit`, `speed`, `offline`
+//! then axe-core, keyboard paths and phone width), `concepts`, `audit`, `speed`, `probes`, `offline`
 //! (the service worker, network off), `CLIPLENS_BROWSER_REPEAT=N`,
 //! `CLIPLENS_BROWSER_MODES=webgpu|cpu|webgpu,cpu`.
 

@@ -931,12 +931,13 @@ fn probe_gap_on_the_world_closes_the_gap_and_names_bad_pairs() {
 
     // Your own pairs: a CSV; a missing image is named with its line, and the rest go on.
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("file,caption\n");
+    let mut csv = String::from("file,caption,class\n");
     for (i, name) in ["portrait.png", "landscape.jpg", "photo.webp", "palette.gif"].iter().enumerate() {
         std::fs::copy(fixtures().join("images").join(name), dir.path().join(name)).unwrap();
-        csv += &format!("{name},a photo number {i}\n");
+        let class = ["red", "", "blue", "red"][i];
+        csv += &format!("{name},a photo number {i},{class}\n");
     }
-    csv += "missing.png,a photo of nothing\n";
+    csv += "missing.png,a photo of nothing,red\n";
     std::fs::write(dir.path().join("pairs.csv"), csv).unwrap();
     let svg = dir.path().join("gap.svg");
     let pairs = dir.path().join("pairs.csv").display().to_string();
@@ -947,6 +948,9 @@ fn probe_gap_on_the_world_closes_the_gap_and_names_bad_pairs() {
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["pairs"], 4);
+    // The class column: three labelled images, so zero-shot accuracy is a share of three.
+    let zero_shot = json["shifts"][0]["zero_shot_accuracy"].as_f64().unwrap();
+    assert!((zero_shot * 3.0 - (zero_shot * 3.0).round()).abs() < 1e-9, "{json}");
     let problems = json["problems"].as_array().unwrap();
     assert!(problems.len() == 1 && problems[0].as_str().unwrap().contains("line 6") && problems[0].as_str().unwrap().contains("missing.png"), "{json}");
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<title id=\"gap-title\">"));

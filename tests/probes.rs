@@ -210,7 +210,7 @@ mod world {
         let role = AttributionSettings { baseline: Baseline::Blur, ..AttributionSettings::default() };
         let background = AttributionSettings { baseline: Baseline::Mean, ..AttributionSettings::default() };
         // Fresh scenes: seed 9001 is used by no model's training or evaluation.
-        let check = pollster::block_on(attribution::world_check(&clip, 9001, 16, None, &role, &background, |_, _| true)).unwrap().unwrap();
+        let check = pollster::block_on(attribution::world_check(&clip, 9001, 16, None, &role, &background, async |_, _| true)).unwrap().unwrap();
         assert_eq!(check.scenes.len(), 16);
         assert!(check.mean_cell_area < 0.2, "cells cover {:.3} of a picture", check.mean_cell_area);
         let inside = check.mean_role_inside.integrated_gradients;
@@ -239,7 +239,7 @@ mod world {
             stride: Some(r["stride"].as_u64().unwrap() as usize),
             ..AttributionSettings::default()
         };
-        let report = pollster::block_on(attribution::attribute(&clip, &image, r["prompt"].as_str().unwrap(), None, &settings, |_, _| true)).unwrap().unwrap();
+        let report = pollster::block_on(attribution::attribute(&clip, &image, r["prompt"].as_str().unwrap(), None, &settings, async |_, _| true)).unwrap().unwrap();
         super::close(report.score, r["score"].as_f64().unwrap(), 1e-5, "score");
         super::close(report.baseline_score, r["baseline_score"].as_f64().unwrap(), 1e-5, "baseline score");
         super::close(report.ig_sum, r["ig_sum"].as_f64().unwrap(), 1e-4, "sum of integrated gradients");
@@ -268,7 +268,7 @@ mod world {
         let (image, _) = render_with_cells(&scene);
         let settings = AttributionSettings { baseline: Baseline::Black, steps: 16, patch: Some(16), stride: Some(16), ..AttributionSettings::default() };
         let mut passes = 0;
-        let report = pollster::block_on(attribution::attribute(&clip, &image, "a photo of a pilot", Some("a photo of a chef"), &settings, |_, _| {
+        let report = pollster::block_on(attribution::attribute(&clip, &image, "a photo of a pilot", Some("a photo of a chef"), &settings, async |_, _| {
             passes += 1;
             true
         }))
@@ -285,10 +285,10 @@ mod world {
         assert_eq!(report.words.iter().map(|w| w.word.as_str()).collect::<Vec<_>>(), ["a", "photo", "of", "a", "pilot"]);
         assert!(passes >= 3, "progress reported per pass ({passes})");
         // Stopping on the first pass stops the probe.
-        let stopped = pollster::block_on(attribution::attribute(&clip, &image, "a photo of a pilot", None, &settings, |_, _| false)).unwrap();
+        let stopped = pollster::block_on(attribution::attribute(&clip, &image, "a photo of a pilot", None, &settings, async |_, _| false)).unwrap();
         assert!(stopped.is_none());
         // An empty prompt is refused with a message, not a panic.
-        let err = pollster::block_on(attribution::attribute(&clip, &image, "  ", None, &settings, |_, _| true)).unwrap_err();
+        let err = pollster::block_on(attribution::attribute(&clip, &image, "  ", None, &settings, async |_, _| true)).unwrap_err();
         assert!(err.to_string().contains("empty"), "{err}");
         // The SVG holds the four panels and a bar per word.
         let svg = attribution::report_svg(&report, &image).unwrap();

@@ -97,9 +97,13 @@ pub struct GapArgs {
     /// The world's zero-shot task: shape, color, size, pattern, position, background, count, group or role.
     #[arg(long, default_value = "color")]
     task: String,
-    /// Your pairs: a CSV with columns `file` and `caption` (file paths relative to the CSV).
+    /// Your pairs: a CSV with columns `file` and `caption` (file paths relative to the CSV), and
+    /// optionally `class`: the zero-shot column then classifies the images among the classes named.
     #[arg(long, required_unless_present = "world")]
     pairs: Option<PathBuf>,
+    /// How a class of the CSV's `class` column becomes a zero-shot prompt.
+    #[arg(long, default_value = "a photo of a {}")]
+    class_template: String,
     /// Shifts along the gap vector (0: as embedded, 1: closed, negative: widened); repeat.
     #[arg(long = "lambda", allow_negative_numbers = true)]
     lambdas: Vec<f64>,
@@ -149,7 +153,7 @@ fn run_attribution(args: AttributionArgs) -> Result<ExitCode> {
     settings.check().map_err(|e| Error::usage("probe attribution", e))?;
     let write = |path: &Path, text: String| std::fs::write(path, text).map_err(|e| Error::io(path.display().to_string(), e));
     if let Some(count) = args.world {
-        let progress = |done: usize, total: usize| {
+        let progress = async |done: usize, total: usize| {
             if !args.json {
                 eprint!("\r  scene {done}/{total}");
             }
@@ -199,7 +203,7 @@ fn run_attribution(args: AttributionArgs) -> Result<ExitCode> {
     let path = args.image.as_ref().expect("clap requires --image without --world");
     let prompt = args.prompt.as_deref().expect("clap requires --prompt without --world");
     let image = prepare_image(&read(path)?, &path.display().to_string(), &clip.preprocess)?;
-    let progress = |done: usize, total: usize| {
+    let progress = async |done: usize, total: usize| {
         if !args.json {
             eprint!("\r  pass {done}/{total}");
         }
@@ -269,8 +273,22 @@ fn run_gap(args: GapArgs) -> Result<ExitCode> {
             (source, images, captions, Some(Classes { names, embeddings, labels }), Vec::new())
         }
         (None, Some(csv_path)) => {
-            let (images, captions, problems) = embed_pairs(&clip, csv_path)?;
-            (format!("{} pairs from {}", images.len(), csv_path.display()), images, captions, None, problems)
+            let (images, captions, labels, problems) = embed_pairs(&clip, csv_path)?;
+            let classes = if labels.iter().any(Option::is_some) {
+                if !args.class_template.contains("{}") {
+                    return Err(Error::usage("--class-template", "must contain {} where the class goes"));
+                }
+                let mut names: Vec<String> = labels.iter().flatten().cloned().collect();
+                names.sort();
+                names.dedup();
+                let prompts: Vec<String> = names.iter().map(|n| args.class_template.replace("{}", n)).collect();
+                let embeddings = pollster::block_on(clip.embed_texts(&prompts))?.embeds;
+                let labels = labels.iter().map(|l| l.as_ref().and_then(|l| names.iter().position(|n| n == l))).collect();
+                Some(Classes { names: prompts, embeddings, labels })
+            } else {
+                None
+            };
+            (format!("{} pairs from {}", images.len(), csv_path.display()), images, captions, classes, problems)
         }
         (None, None) => return Err(Error::usage("probe gap", "give --world N or --pairs CSV")),
     };
@@ -321,9 +339,11 @@ fn run_gap(args: GapArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The pairs of a `file,caption` CSV, embedded; a row whose image cannot be
-/// read becomes a problem line and the rest go on.
-fn embed_pairs(clip: &Clip, csv_path: &Path) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<String>)> {
+/// The pairs of a `file,caption[,class]` CSV, embedded, with each image's
+/// class (if the column is there and the cell is not empty); a row whose
+/// image cannot be read becomes a problem line and the rest go on.
+type Pairs = (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<Option<String>>, Vec<String>);
+fn embed_pairs(clip: &Clip, csv_path: &Path) -> Result<Pairs> {
     let origin = csv_path.display().to_string();
     let bytes = read(csv_path)?;
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes.as_slice());
@@ -332,9 +352,11 @@ fn embed_pairs(clip: &Clip, csv_path: &Path) -> Result<(Vec<Vec<f32>>, Vec<Vec<f
     let (Some(file_col), Some(caption_col)) = (column("file"), column("caption")) else {
         return Err(Error::usage(origin, "needs a header row with the columns `file` and `caption`"));
     };
+    let class_col = column("class");
     let base = csv_path.parent().unwrap_or(Path::new("."));
     let mut images = Vec::new();
     let mut texts = Vec::new();
+    let mut labels = Vec::new();
     let mut problems = Vec::new();
     for record in reader.records() {
         let record = match record {
@@ -360,6 +382,7 @@ fn embed_pairs(clip: &Clip, csv_path: &Path) -> Result<(Vec<Vec<f32>>, Vec<Vec<f
             Ok(image) => {
                 images.push(image);
                 texts.push(caption.trim().to_string());
+                labels.push(class_col.and_then(|c| record.get(c)).map(str::trim).filter(|c| !c.is_empty()).map(String::from));
             }
             Err(e) => problems.push(format!("{origin} line {line}: {e}")),
         }
@@ -369,5 +392,5 @@ fn embed_pairs(clip: &Clip, csv_path: &Path) -> Result<(Vec<Vec<f32>>, Vec<Vec<f
         embeds.extend(pollster::block_on(clip.embed_images(chunk))?);
     }
     let captions = if texts.is_empty() { Vec::new() } else { pollster::block_on(clip.embed_texts(&texts))?.embeds };
-    Ok((embeds, captions, problems))
+    Ok((embeds, captions, labels, problems))
 }

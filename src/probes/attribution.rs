@@ -33,6 +33,17 @@ pub enum Baseline {
 }
 
 impl Baseline {
+    pub const ALL: [Baseline; 3] = [Baseline::Mean, Baseline::Black, Baseline::Blur];
+
+    /// As sentences say it ("the blurred baseline").
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::Mean => "mean-colour",
+            Baseline::Black => "black",
+            Baseline::Blur => "blurred",
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Baseline, String> {
         match text.trim().to_ascii_lowercase().as_str() {
             "mean" | "grey" | "gray" => Ok(Baseline::Mean),
@@ -257,13 +268,14 @@ pub fn report_svg(report: &AttributionReport, image: &RgbImage) -> crate::error:
     let width = 4 * tile + 5 * gap;
     let words_height = 24 + 18 * report.words.len();
     let height = tile + 120 + words_height;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
     let title = match &report.contrast {
         Some(c) => format!("“{}” over “{}”", report.prompt, c),
         None => format!("“{}”", report.prompt),
     };
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"13\" role=\"img\" aria-label=\"{}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+        escape(&format!("Attribution maps for {title}: the picture, gradient × input, integrated gradients and occlusion, and the score lost without each word"))
+    );
     svg.push_str(&format!("<text x=\"{gap}\" y=\"18\" font-weight=\"bold\">Where the model looks for {}</text>\n", escape(&title)));
     let enlarged = RgbImage::new(
         tile,
@@ -281,7 +293,7 @@ pub fn report_svg(report: &AttributionReport, image: &RgbImage) -> crate::error:
     for (k, (name, note, img)) in tiles.iter().enumerate() {
         let x = gap + k * (tile + gap);
         svg.push_str(&format!(
-            "<image x=\"{x}\" y=\"30\" width=\"{tile}\" height=\"{tile}\" style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>\n",
+            "<image x=\"{x}\" y=\"30\" width=\"{tile}\" height=\"{tile}\" image-rendering=\"optimizeSpeed\" href=\"data:image/png;base64,{}\"/>\n",
             png(img)?
         ));
         svg.push_str(&format!("<text x=\"{x}\" y=\"{}\">{}</text>\n", tile + 46, escape(name)));
@@ -557,14 +569,15 @@ mod compute {
 
     /// Attributes `image`'s similarity to `prompt` (minus that to `contrast`)
     /// to its pixels and the prompt's words. `on_progress(done, total)` sees
-    /// each pass and may answer `false` to stop (then `Ok(None)`).
+    /// each pass and may answer `false` to stop (then `Ok(None)`); it is
+    /// async so a web worker can let its event loop in (a Cancel) between passes.
     pub async fn attribute(
         clip: &Clip,
         image: &RgbImage,
         prompt: &str,
         contrast: Option<&str>,
         settings: &AttributionSettings,
-        mut on_progress: impl FnMut(usize, usize) -> bool,
+        mut on_progress: impl AsyncFnMut(usize, usize) -> bool,
     ) -> Result<Option<AttributionReport>> {
         settings.check().map_err(|e| Error::usage("attribution settings", e))?;
         if prompt.trim().is_empty() || contrast.is_some_and(|c| c.trim().is_empty()) {
@@ -592,16 +605,13 @@ mod compute {
         let occlusion_passes = (starts.len() * starts.len()).div_ceil(settings.batch);
         let mut total_passes = 2 + settings.steps.div_ceil(settings.batch) + occlusion_passes;
         let mut passes = 0;
-        let mut tick = |passes: &mut usize, total: usize| {
-            *passes += 1;
-            on_progress(*passes, total)
-        };
 
         // The image and the baseline; the gradient at the image.
         let (grad_at_x, score_x) = scorer.summed_gradient(std::slice::from_ref(&x)).await?;
         let score = score_x[0] as f64;
         let baseline_score = scorer.scores(std::slice::from_ref(&b)).await?[0] as f64;
-        if !tick(&mut passes, total_passes) || !tick(&mut passes, total_passes) {
+        passes += 2;
+        if !on_progress(passes, total_passes).await {
             return Ok(None);
         }
         let delta: Vec<f32> = x.iter().zip(&b).map(|(xi, bi)| xi - bi).collect();
@@ -621,7 +631,8 @@ mod compute {
             for chunk in points.chunks(settings.batch) {
                 let (g, _) = scorer.summed_gradient(chunk).await?;
                 summed.iter_mut().zip(g).for_each(|(s, gi)| *s += gi);
-                if !tick(&mut passes, total_passes) {
+                passes += 1;
+                if !on_progress(passes, total_passes).await {
                     return Ok(None);
                 }
             }
@@ -665,7 +676,8 @@ mod compute {
                     }
                 }
             }
-            if !tick(&mut passes, total_passes) {
+            passes += 1;
+            if !on_progress(passes, total_passes).await {
                 return Ok(None);
             }
         }
@@ -712,7 +724,7 @@ mod compute {
         contrast: Option<&str>,
         role_settings: &AttributionSettings,
         background_settings: &AttributionSettings,
-        mut on_scene: impl FnMut(usize, usize) -> bool,
+        mut on_scene: impl AsyncFnMut(usize, usize) -> bool,
     ) -> Result<Option<WorldAttribution>> {
         use crate::world::captions::{Task, zero_shot_prompts};
         use crate::world::render::{CELL_SIDE, render_with_cells};
@@ -725,10 +737,10 @@ mod compute {
             let role = scene.role.expect("role scenes have a role");
             let role_prompt = zero_shot_prompts(Task::Role, role).remove(0);
             let background_prompt = zero_shot_prompts(Task::Attribute(BACKGROUND), scene.attributes[BACKGROUND]).remove(0);
-            let Some(role_report) = attribute(clip, &image, &role_prompt, contrast, role_settings, |_, _| true).await? else {
+            let Some(role_report) = attribute(clip, &image, &role_prompt, contrast, role_settings, async |_, _| true).await? else {
                 return Ok(None);
             };
-            let Some(background_report) = attribute(clip, &image, &background_prompt, contrast, background_settings, |_, _| true).await? else {
+            let Some(background_report) = attribute(clip, &image, &background_prompt, contrast, background_settings, async |_, _| true).await? else {
                 return Ok(None);
             };
             let side = role_report.gradient_x_input.side;
@@ -743,7 +755,7 @@ mod compute {
                 background_outside: PerMethod::of(&background_report, |m| m.positive_share(&outside)),
                 completeness_error: role_report.completeness_error.max(background_report.completeness_error),
             });
-            if !on_scene(i + 1, count) {
+            if !on_scene(i + 1, count).await {
                 return Ok(None);
             }
         }

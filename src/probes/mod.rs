@@ -8,3 +8,4 @@ pub mod gap;
 pub mod fooling;
 pub mod association;
 pub mod social;
+pub mod view;

@@ -216,7 +216,7 @@ async function tabTo(page, selector, limit = 80) {
 /** Every page: no serious axe-core finding at desktop and phone width (390 px), nothing wider than a phone, every picker and sort header reachable and usable by keyboard. */
 async function accessibilityChecks(page, base, mode) {
   const tag = `[${mode}] a11y:`;
-  const pages = [['embed', '#similarity tbody tr'], ['invert', '#invert-start'], ['speed', '#speed-run'], ['about', '.about']];
+  const pages = [['embed', '#similarity tbody tr'], ['invert', '#invert-start'], ['probes', '#probe-gap-run'], ['speed', '#speed-run'], ['about', '.about']];
   for (const [width, height] of [[1280, 800], [390, 844]]) {
     await page.setViewportSize({ width, height });
     for (const [route, ready] of pages) {
@@ -889,6 +889,7 @@ async function runMode(mode, servers) {
     if (plan.only === 'concepts') { await conceptsChecks(page, base, mode); return; }
     if (plan.only === 'audit') { await auditChecks(page, base, mode); return; }
     if (plan.only === 'speed') { await speedChecks(page, mode); return; }
+    if (plan.only === 'probes') { await probesChecks(page, mode); return; }
     await parityChecks(page, mode);
     if (plan.only === 'a11y') { await accessibilityChecks(page, base, mode); return; }
     if (mode === plan.modes[0]) await accessibilityChecks(page, base, mode);
@@ -917,6 +918,7 @@ async function runMode(mode, servers) {
     await conceptsChecks(page, base, mode);
     await auditChecks(page, base, mode);
     await speedChecks(page, mode);
+    await probesChecks(page, mode);
     await crashChecks(page, base, mode);
     await securityChecks(page, context, servers, mode);
   } catch (e) {
@@ -929,6 +931,73 @@ async function runMode(mode, servers) {
     privacyChecks(requests, servers, mode, consoleErrors);
     await browser.close();
   }
+}
+
+/** The Probes page: each world probe gives the CLI's finding (association with two figures, the card's signs, attribution on the figures and complete, a fooling image that wins every prompt, the gap); a picked picture is explained; saves; axe; phone width. */
+async function probesChecks(page, mode) {
+  const tag = `[${mode}] probes:`;
+  await page.click('nav a[href="#probes"]');
+  await page.waitForSelector('#probe-association-run');
+  await page.fill('#probe-scenes', 'x');
+  await page.click('#probe-association-run');
+  await page.waitForSelector('#probe-error');
+  check(/world scenes: `x`/.test(await page.textContent('#probe-error')), `${tag} a word where a number belongs is named`);
+  await page.fill('#probe-scenes', '60');
+  await page.fill('#probe-seed', '3');
+  const rows = (id) => page.$$eval(`#probe-${id}-table tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+  const run = async (id, button = `#probe-${id}-run`, timeout = 300_000) => {
+    // Starting a run clears the probe's old result, so the table waited for is the new one.
+    await page.click(button);
+    await page.waitForSelector(`#probe-${id}-table tbody tr`, { timeout });
+    return rows(id);
+  };
+
+  const association = await run('association');
+  const rate = (row) => Number(row[3].split('%')[0]);
+  check(association.length === 2 && rate(association[0]) > rate(association[1]) + 10,
+    `${tag} concept association: the other colour wins ${association[0][3]} with two figures, ${association[1][3]} with one`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#probe-association-json')]);
+  const saved = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+  check(saved.probe === 'concept association' && saved.report.two_object.questions === 60, `${tag} Save JSON gives the report (${download.suggestedFilename()})`);
+
+  const social = await run('social');
+  const shift = (role) => Number(social.find((r) => r[1] === role)?.[3].split(' ')[0]);
+  check(social.length === 8 && ['pilot', 'doctor', 'guard'].every((r) => shift(r) < 0) && ['artist', 'nurse', 'chef'].every((r) => shift(r) > 0),
+    `${tag} social perception: glim → vorn lowers pilot ${shift('pilot')}, doctor ${shift('doctor')}, guard ${shift('guard')}; raises artist ${shift('artist')}, nurse ${shift('nurse')}, chef ${shift('chef')}`);
+
+  await page.fill('#probe-prompt', 'a photo of a doctor');
+  const words = await run('attribution');
+  const summary = await page.textContent('#probe-attribution-result');
+  const off = Number(/\(([\d.]+)% off\)/.exec(summary)?.[1]);
+  const panels = await page.$$eval('#probe-attribution-result svg image', (imgs) => imgs.length);
+  check(words.length === 5 && words[4][0] === 'doctor' && off <= 1 && panels === 4 && /a world scene/.test(summary),
+    `${tag} attribution of a world scene: 4 panels, 5 words, integrated gradients ${off}% off`);
+  await page.setInputFiles('#probe-picture', plan.images[0]);
+  await run('attribution');
+  const mine = await page.textContent('#probe-attribution-result');
+  check(mine.includes(path.basename(plan.images[0])), `${tag} a picked picture is explained: "${mine.slice(0, 90)}…"`);
+  // Two scenes (each two prompts, every path refined to 1%): the CLI's `--world 2 --seed 3` gives 81.2%.
+  await page.fill('#probe-scenes', '2');
+  const world = await run('attribution', '#probe-attribution-world');
+  const inside = Number(world[0][2].replace('%', ''));
+  check(world.length === 2 && Math.abs(inside - 81.2) < 1, `${tag} attribution on 2 world scenes: ${inside}% of a role's integrated gradients on the figures' cells (CLI: 81.2%)`);
+
+  await page.fill('#probe-scenes', '200');
+  await page.fill('#probe-fooling-steps', '300');
+  const fooling = await run('fooling');
+  const won = await page.textContent('#probe-fooling-result');
+  check(fooling.length === 8 && fooling.every((r) => Number(r[3]) > 0) && /on 8 of 8 prompts/.test(won) && await page.$('#probe-fooling-result img.probe-picture'),
+    `${tag} a fooling image beats the best of 200 world scenes on all 8 prompts: margins ${fooling.map((r) => r[3]).join(', ')}`);
+  const gap = await run('gap');
+  check(gap.length === 7 && await page.$('#probe-gap-result svg'), `${tag} the modality gap: 7 shifts and the scatter`);
+
+  for (const [width, height] of [[1280, 800], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    const findings = await axeFindings(page);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(findings.length === 0 && wide <= width, `${tag} ${width} px: ${findings.length} serious axe-core findings, page ${wide} px wide${findings.map((f) => '\n       ' + f).join('')}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
 }
 
 /** The Speed page: a bad plan is refused in words; a plan is timed on this mode's backend (medians, JSON saved); Cancel keeps what was timed; axe at both widths. */

@@ -17,6 +17,7 @@ use crate::jobs::{JobKind, Jobs};
 use crate::models::{ModelChoice, Models};
 use crate::privacy::Requests;
 use crate::route::query_param;
+use crate::probes::Probes;
 use crate::speed::Speed;
 use crate::worker_link::{Heard, WorkerLink};
 
@@ -47,6 +48,7 @@ pub struct AppState {
     pub concepts: Concepts,
     pub audit: Audit,
     pub speed: Speed,
+    pub probes: Probes,
     pub gallery: Gallery,
     pub requests: Requests,
     pub backend: RwSignal<Option<BackendInfo>>,
@@ -66,6 +68,7 @@ impl AppState {
             concepts: Concepts::new(),
             audit: Audit::new(),
             speed: Speed::new(),
+            probes: Probes::new(),
             gallery: Gallery::new(),
             requests: Requests::new(),
             backend: RwSignal::new(None),
@@ -156,6 +159,7 @@ impl AppState {
                     Some(JobKind::ProbeHub) => self.models.error.set(Some(message)),
                     Some(JobKind::Audit) => self.audit.error.set(Some(message)),
                     Some(JobKind::Speed) => self.speed.error.set(Some(message)),
+                    Some(JobKind::Probe) => self.probes.error.set(Some(message)),
                     _ => self.notice.set(Some(message)),
                 }
                 self.finish(job);
@@ -169,6 +173,7 @@ impl AppState {
             FromWorker::Probed { job, report, model_sha256, judge } => self.probed(job, report, model_sha256, judge),
             FromWorker::Debiased { job, report, model_sha256 } => self.debiased(job, report, model_sha256),
             FromWorker::SpeedMeasured { job, report } => self.speed_measured(job, report),
+            FromWorker::ProbeViewed { job, view } => self.probe_viewed(job, view),
             FromWorker::Requests { urls } => self.requests.worker_reported(urls),
             FromWorker::DeviceLost { message } => self.recover(None, Vec::new(), format!("the GPU device was lost ({message})"), true),
             FromWorker::Crashed { job, items, message, device_lost } => {

@@ -20,6 +20,8 @@ pub enum JobKind {
     Audit,
     /// Timing the model (the Speed page).
     Speed,
+    /// A literature probe (the Probes page).
+    Probe,
 }
 
 /// A running job, as its progress row shows it. Its signals are

@@ -23,6 +23,8 @@ mod models;
 #[cfg(target_arch = "wasm32")]
 mod privacy;
 #[cfg(target_arch = "wasm32")]
+mod probes;
+#[cfg(target_arch = "wasm32")]
 mod route;
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -13,12 +13,13 @@ pub enum Route {
     Invert,
     Concepts,
     Audit,
+    Probes,
     Speed,
     About,
 }
 
 impl Route {
-    pub const ALL: [Route; 6] = [Route::Embed, Route::Invert, Route::Concepts, Route::Audit, Route::Speed, Route::About];
+    pub const ALL: [Route; 7] = [Route::Embed, Route::Invert, Route::Concepts, Route::Audit, Route::Probes, Route::Speed, Route::About];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -26,6 +27,7 @@ impl Route {
             Route::Invert => "Invert",
             Route::Concepts => "Concepts",
             Route::Audit => "Audit",
+            Route::Probes => "Probes",
             Route::Speed => "Speed",
             Route::About => "About & privacy",
         }
@@ -37,6 +39,7 @@ impl Route {
             Route::Invert => "invert",
             Route::Concepts => "concepts",
             Route::Audit => "audit",
+            Route::Probes => "probes",
             Route::Speed => "speed",
             Route::About => "about",
         }

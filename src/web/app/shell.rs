@@ -13,6 +13,7 @@ use crate::jobs::Jobs;
 use crate::models::ModelManager;
 use crate::privacy::hosts;
 use crate::route::{Route, current_route};
+use crate::probes::ProbesPage;
 use crate::speed::SpeedPage;
 
 #[component]
@@ -40,6 +41,7 @@ pub fn App() -> impl IntoView {
                 Route::Invert => view! { <ModelManager/> <InvertPage/> }.into_any(),
                 Route::Concepts => view! { <ModelManager/> <ConceptsPage/> }.into_any(),
                 Route::Audit => view! { <ModelManager/> <AuditPage/> }.into_any(),
+                Route::Probes => view! { <ModelManager/> <ProbesPage/> }.into_any(),
                 Route::Speed => view! { <ModelManager/> <SpeedPage/> }.into_any(),
                 Route::About => view! { <About/> }.into_any(),
             }}

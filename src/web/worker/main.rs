@@ -13,6 +13,8 @@ mod invert;
 #[cfg(target_arch = "wasm32")]
 mod jobs;
 #[cfg(target_arch = "wasm32")]
+mod probes;
+#[cfg(target_arch = "wasm32")]
 mod start;
 
 #[cfg(target_arch = "wasm32")]

@@ -266,6 +266,7 @@ async fn run_queue() {
                 audit::debias(job, &files, &embeds, &settings, labels, &target, group.as_deref(), &head).await
             }
             ToWorker::MeasureSpeed { job, plan } => jobs::measure_speed(job, &plan).await,
+            ToWorker::RunProbe { job, request } => crate::probes::run(job, request, &files).await,
             ToWorker::Init { .. } | ToWorker::ImageFiles { .. } | ToWorker::Cancel { .. } | ToWorker::Pause { .. } | ToWorker::Resume { .. } => Ok(()),
         };
         CURRENT_JOB.set(None);
