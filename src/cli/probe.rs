@@ -46,7 +46,7 @@ pub struct AttributionArgs {
     #[arg(long, required_unless_present = "world", conflicts_with = "world")]
     image: Option<PathBuf>,
     /// What the image is compared with.
-    #[arg(long, required_unless_present = "world")]
+    #[arg(long, required_unless_present = "world", conflicts_with = "world")]
     prompt: Option<String>,
     /// A second prompt: the score becomes similarity to --prompt minus similarity to this.
     #[arg(long)]
@@ -57,9 +57,9 @@ pub struct AttributionArgs {
     world: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// What "no content" is: mean (the model's mean colour), black or blur. Default: mean; with
-    /// --world, blur for role prompts (it keeps colours and background, removes hats) and mean for
-    /// background prompts.
+    /// What "no content" is: blur (the picture blurred: colours and layout kept, shapes gone), mean
+    /// (the model's mean colour) or black. Default: blur; with --world, blur for role prompts and
+    /// mean for background prompts (the background survives a blur).
     #[arg(long)]
     baseline: Option<String>,
     /// Integrated gradients' path points to start with (doubled until complete within 1%).
@@ -72,9 +72,9 @@ pub struct AttributionArgs {
     #[arg(long)]
     stride: Option<usize>,
     /// Write the maps over the image, the legend and the word bars here as SVG.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "world")]
     svg: Option<PathBuf>,
-    /// Write the maps here as CSV (x, y, one column per method).
+    /// Write the maps here as CSV (x, y, one column per method); with --world, one row per scene.
     #[arg(long)]
     csv: Option<PathBuf>,
     #[arg(long)]
@@ -173,6 +173,9 @@ fn run_attribution(args: AttributionArgs) -> Result<ExitCode> {
         .expect("never stopped");
         if !args.json {
             eprintln!();
+        }
+        if let Some(csv_path) = &args.csv {
+            write(csv_path, cliplens::probes::view::ProbeView::world_attribution(&clip.name, &check).csv)?;
         }
         if args.json {
             let record = serde_json::json!({ "probe": "attribution", "model": clip.name, "world": check });

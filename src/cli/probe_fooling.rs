@@ -23,8 +23,8 @@ pub struct FoolingArgs {
     model: PathBuf,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
-    /// A prompt the image should match; repeat (at least two). With --world and none given, ten
-    /// unrelated world prompts.
+    /// A prompt the image should match; repeat (at least two). With --world and none given, eight
+    /// unrelated world prompts (one value of each of eight attributes).
     #[arg(long = "prompt")]
     prompts: Vec<String>,
     /// Compare with N generated world scenes (their full captions give the gap).
@@ -74,6 +74,7 @@ pub fn run_fooling(args: FoolingArgs) -> Result<ExitCode> {
     // The real images first: a bad file is named before minutes of optimization.
     let mut problems = Vec::new();
     let (source, real, gap, gap_source) = match args.world {
+        Some(0) => return Err(Error::usage("--world", "needs at least one real scene to compare with")),
         Some(count) => {
             let scenes = scenes(args.seed, count);
             let real = pollster::block_on(embed_scenes(&clip, &scenes))?;
@@ -147,13 +148,13 @@ fn print_report(model: &str, source: &str, r: &FoolingReport) {
         );
     }
     println!(
-        "  beats the best real image on {} of {} prompts (smallest margin {:+.4}); after the shift on {} (mean margin {:+.4} → {:+.4}: {:.0}% of the advantage remains)",
+        "  beats the best real image on {} of {} prompts (smallest margin {:+.4}); after the shift on {} (mean margin {:+.4} → {:+.4}{})",
         r.prompts_won,
         r.prompts.len(),
         r.min_margin,
         r.shifted_prompts_won,
         r.mean_margin,
         r.shifted_mean_margin,
-        100.0 * r.advantage_remaining
+        r.advantage_remaining.map_or(": it had no advantage to keep".into(), |a| format!(": {:.0}% of the advantage remains", 100.0 * a))
     );
 }

@@ -193,6 +193,11 @@ pub fn run_association(args: AssociationArgs) -> Result<ExitCode> {
                     };
                     (q, None, None)
                 });
+                let q = &entry.0;
+                if (q.object.as_str(), q.attribute.as_str(), q.other.as_str()) != (cell(object), cell(attribute), cell(other)) {
+                    problems.push(format!("{at}: question {key:?} names another object or attribute than its first row"));
+                    continue;
+                }
                 let slot = if is_two { &mut entry.1 } else { &mut entry.2 };
                 if slot.is_some() {
                     problems.push(format!("{at}: question {key:?} already has a {} picture", if is_two { "two-object" } else { "single-object" }));
@@ -264,12 +269,16 @@ fn print_association(model: &str, source: &str, r: &AssociationReport) {
         r.single_object.questions,
         pct(&r.single_object.rate)
     );
-    println!(
-        "  the second object adds {} to the rate over {} paired questions (sign-flip p = {:.4})",
-        pct(&r.rate_difference),
-        r.paired,
-        r.test.p_value
-    );
+    if r.paired == 0 {
+        println!("  no question has both pictures, so the second object's effect is not measured");
+    } else {
+        println!(
+            "  the second object adds {} to the rate over {} paired questions (sign-flip p = {:.4})",
+            pct(&r.rate_difference),
+            r.paired,
+            r.test.p_value
+        );
+    }
 }
 
 pub fn run_social(args: SocialArgs) -> Result<ExitCode> {

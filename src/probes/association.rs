@@ -86,13 +86,13 @@ fn cos(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb).max(1e-12)
 }
 
-fn rate(margins: &[f64], seed: u64) -> Rate {
+fn rate(margins: &[f64], seed: u64, margin_seed: u64) -> Rate {
     let wins: Vec<f64> = margins.iter().map(|&m| if m > 0.0 { 1.0 } else { 0.0 }).collect();
     Rate {
         questions: margins.len(),
         other_wins: wins.iter().filter(|&&w| w > 0.0).count(),
         rate: bootstrap_mean(&wins, DEFAULT_RESAMPLES, seed),
-        mean_margin: bootstrap_mean(margins, DEFAULT_RESAMPLES, seed ^ 1),
+        mean_margin: bootstrap_mean(margins, DEFAULT_RESAMPLES, margin_seed),
     }
 }
 
@@ -116,8 +116,9 @@ pub fn analyse(items: &[QuestionEmbeddings], seed: u64) -> Result<AssociationRep
         results.iter().filter_map(|r| Some(win(r.two_margin?) - win(r.single_margin?))).collect();
     Ok(AssociationReport {
         seed,
-        two_object: rate(&two, seed),
-        single_object: rate(&single, seed ^ 2),
+        // Each figure its own stream of draws.
+        two_object: rate(&two, seed, seed ^ 1),
+        single_object: rate(&single, seed ^ 2, seed ^ 5),
         paired: differences.len(),
         rate_difference: bootstrap_mean(&differences, DEFAULT_RESAMPLES, seed ^ 3),
         test: sign_flip_test(&differences, PERMUTATIONS, seed ^ 4),

@@ -25,10 +25,14 @@ use crate::preprocess::RgbImage;
 #[serde(rename_all = "lowercase")]
 pub enum Baseline {
     /// The model's mean colour everywhere: an input of zeros after normalization.
-    #[default]
     Mean,
     Black,
-    /// The image blurred beyond recognition (colours kept, shapes gone).
+    /// The image blurred beyond recognition (colours and layout kept, shapes
+    /// gone): the default, since what a prompt names is usually a shape (a
+    /// hat, a face, an object), and colours attributed against grey would
+    /// drown it (on the world, 71% of a role's integrated gradients land on
+    /// the figures against 19% with the mean colour).
+    #[default]
     Blur,
 }
 
@@ -74,7 +78,7 @@ pub struct AttributionSettings {
 
 impl Default for AttributionSettings {
     fn default() -> Self {
-        AttributionSettings { baseline: Baseline::Mean, steps: 32, max_steps: 256, tolerance: 0.01, patch: None, stride: None, batch: 16 }
+        AttributionSettings { baseline: Baseline::Blur, steps: 32, max_steps: 256, tolerance: 0.01, patch: None, stride: None, batch: 16 }
     }
 }
 
@@ -686,12 +690,16 @@ mod compute {
         // Words: the prompt's score with each one left out.
         let image_embed = clip.embed_images(std::slice::from_ref(&input)).await?.remove(0);
         let offset = 1 + contrast.is_some() as usize;
+        // Both sides of each drop from the same embedding, so the drops carry no
+        // difference between the autodiff pass and the plain one.
+        let score_of = |t: &[f32]| -> f64 { towards(t).iter().zip(&image_embed).map(|(a, b)| (a * b) as f64).sum() };
+        let with_all = score_of(&embedded[0]);
         let word_drops = words
             .into_iter()
             .enumerate()
             .map(|(i, (word, rest))| {
-                let without: f64 = towards(&embedded[offset + i]).iter().zip(&image_embed).map(|(a, b)| (a * b) as f64).sum();
-                WordDrop { word, prompt: rest, score_without: without, drop: score - without }
+                let without = score_of(&embedded[offset + i]);
+                WordDrop { word, prompt: rest, score_without: without, drop: with_all - without }
             })
             .collect();
 
@@ -715,8 +723,9 @@ mod compute {
 
     /// Attribution on `count` fresh world scenes (from `seed`) whose role's
     /// hat is drawn: each scene's role prompt should light up the figures'
-    /// cells, its background prompt the rest. `on_scene(done, total)` may stop
-    /// the run (`Ok(None)`).
+    /// cells, its background prompt the rest. `on_progress(scenes done,
+    /// count)` is called after every pass (a scene takes two attributions of
+    /// many passes each) and may stop the run (`Ok(None)`).
     pub async fn world_check(
         clip: &Clip,
         seed: u64,
@@ -724,8 +733,11 @@ mod compute {
         contrast: Option<&str>,
         role_settings: &AttributionSettings,
         background_settings: &AttributionSettings,
-        mut on_scene: impl AsyncFnMut(usize, usize) -> bool,
+        mut on_progress: impl AsyncFnMut(usize, usize) -> bool,
     ) -> Result<Option<WorldAttribution>> {
+        if count == 0 {
+            return Err(Error::usage("attribution", "the world check needs at least one scene"));
+        }
         use crate::world::captions::{Task, zero_shot_prompts};
         use crate::world::render::{CELL_SIDE, render_with_cells};
         use crate::world::{BACKGROUND, ROLES, role_scenes};
@@ -737,10 +749,12 @@ mod compute {
             let role = scene.role.expect("role scenes have a role");
             let role_prompt = zero_shot_prompts(Task::Role, role).remove(0);
             let background_prompt = zero_shot_prompts(Task::Attribute(BACKGROUND), scene.attributes[BACKGROUND]).remove(0);
-            let Some(role_report) = attribute(clip, &image, &role_prompt, contrast, role_settings, async |_, _| true).await? else {
+            let Some(role_report) = attribute(clip, &image, &role_prompt, contrast, role_settings, async |_, _| on_progress(i, count).await).await? else {
                 return Ok(None);
             };
-            let Some(background_report) = attribute(clip, &image, &background_prompt, contrast, background_settings, async |_, _| true).await? else {
+            let Some(background_report) =
+                attribute(clip, &image, &background_prompt, contrast, background_settings, async |_, _| on_progress(i, count).await).await?
+            else {
                 return Ok(None);
             };
             let side = role_report.gradient_x_input.side;
@@ -755,7 +769,7 @@ mod compute {
                 background_outside: PerMethod::of(&background_report, |m| m.positive_share(&outside)),
                 completeness_error: role_report.completeness_error.max(background_report.completeness_error),
             });
-            if !on_scene(i + 1, count).await {
+            if !on_progress(i + 1, count).await {
                 return Ok(None);
             }
         }

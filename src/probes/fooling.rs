@@ -128,7 +128,8 @@ pub struct FoolingReport {
     pub gap_source: String,
     /// `shifted_mean_margin / mean_margin`: the share of the fooling
     /// advantage the mitigation leaves (1: none removed; ≤ 0: all of it).
-    pub advantage_remaining: f64,
+    /// `None` where there was no advantage to keep (mean margin ≤ 0).
+    pub advantage_remaining: Option<f64>,
 }
 
 fn unit(v: &[f64]) -> Vec<f64> {
@@ -211,7 +212,7 @@ pub fn compare(
         shifted_mean_margin,
         gap_norm: gap.iter().map(|g| g * g).sum::<f64>().sqrt(),
         gap_source: gap_source.to_string(),
-        advantage_remaining: if mean_margin.abs() > 1e-12 { shifted_mean_margin / mean_margin } else { 0.0 },
+        advantage_remaining: (mean_margin > 0.0).then(|| shifted_mean_margin / mean_margin),
         prompts: rows,
     })
 }

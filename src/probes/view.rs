@@ -156,12 +156,16 @@ impl ProbeView {
             probe: "association".into(),
             summary: vec![
                 format!("{model} on {source}: how often the other object's attribute wins (95% bootstrap intervals)."),
-                format!(
-                    "The second object adds {} to the rate over {} paired questions (sign-flip p = {:.4}).",
-                    pct(&report.rate_difference),
-                    report.paired,
-                    report.test.p_value
-                ),
+                if report.paired == 0 {
+                    "No question has both pictures, so the second object's effect is not measured.".into()
+                } else {
+                    format!(
+                        "The second object adds {} to the rate over {} paired questions (sign-flip p = {:.4}).",
+                        pct(&report.rate_difference),
+                        report.paired,
+                        report.test.p_value
+                    )
+                },
             ],
             headers: ["pictures", "questions", "other attribute wins", "rate", "mean margin (other − own)"].map(String::from).to_vec(),
             rows: [("both objects", &report.two_object), ("the object alone", &report.single_object)]
@@ -214,12 +218,12 @@ impl ProbeView {
                     report.min_margin
                 ),
                 format!(
-                    "Shifted across the modality gap ({}), it wins {} (mean margin {:+.4} → {:+.4}: {:.0}% of the advantage remains).",
+                    "Shifted across the modality gap ({}), it wins {} (mean margin {:+.4} → {:+.4}{}).",
                     report.gap_source,
                     report.shifted_prompts_won,
                     report.mean_margin,
                     report.shifted_mean_margin,
-                    100.0 * report.advantage_remaining
+                    report.advantage_remaining.map_or(": it had no advantage to keep".into(), |r| format!(": {:.0}% of the advantage remains", 100.0 * r))
                 ),
             ],
             headers: ["prompt", "fooling image", "best real", "margin", "after the shift: margin"].map(String::from).to_vec(),

@@ -209,13 +209,13 @@ for s, ws in enumerate(words):
 # real images before and after shifting every image across the gap.
 from scipy.optimize import minimize
 
-texts = unit(probe_rng.normal(size=(6, D2)) + 1.2 * unit(probe_rng.normal(size=D2)))
+texts = unit(probe_rng.normal(size=(6, D2)) + 4.0 * unit(probe_rng.normal(size=D2)))
 res = minimize(lambda w: float(np.sum((w @ texts) ** 2)), np.full(6, 1 / 6), jac=lambda w: 2 * texts @ (w @ texts),
                bounds=[(0, 1)] * 6, constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}], method="SLSQP",
                options={"ftol": 1e-15, "maxiter": 1000})
 direction = unit(res.x @ texts)
-real = probe_rng.normal(size=(20, D2)) + 2.0 * unit(probe_rng.normal(size=D2))
-real[:6] += 1.5 * texts  # each of the first six real images leans to one prompt
+real = 0.5 * probe_rng.normal(size=(20, D2)) + 2.0 * unit(probe_rng.normal(size=D2))
+real[:6] += 1.0 * texts  # each of the first six real images leans to one prompt
 captions = unit(real + 0.8 * texts[np.arange(20) % 6])
 fool = direction + 0.15 * probe_rng.normal(size=D2)
 gap = unit(real).mean(0) - unit(captions).mean(0)
@@ -235,7 +235,8 @@ fooling = {
     "real": real.tolist(), "captions": captions.tolist(), "fooling": fool.tolist(), "gap": gap.tolist(),
     "fooling_scores": f0.tolist(), "best_real": b0.tolist(), "best_real_index": i0.tolist(),
     "shifted_fooling": f1.tolist(), "shifted_best_real": b1.tolist(),
-    "advantage_remaining": float((f1 - b1).mean() / (f0 - b0).mean()),
+    # The share of the advantage left, defined only where there was one.
+    "advantage_remaining": float((f1 - b1).mean() / (f0 - b0).mean()) if (f0 - b0).mean() > 0 else None,
 }
 
 for name, value in [("association", association), ("social", social), ("fooling", fooling)]:
@@ -243,4 +244,4 @@ for name, value in [("association", association), ("social", social), ("fooling"
     path.write_text(json.dumps(value, indent=None))
     print(f"wrote {path}")
 print(f"association: two {association['two_rate']['value']:.3f}, single {association['single_rate']['value']:.3f}; "
-      f"fooling: min cosine {fooling['min_cosine']:.4f}, wins {(f0 > b0).sum()}/6, remaining {fooling['advantage_remaining']:.3f}")
+      f"fooling: min cosine {fooling['min_cosine']:.4f}, wins {(f0 > b0).sum()}/6, remaining {fooling['advantage_remaining']}")

@@ -145,6 +145,7 @@ impl AppState {
             FromWorker::Finished { job, cancelled } => {
                 if cancelled {
                     self.embed_cancelled(job);
+                    self.probes.forget(job);
                 }
                 self.inversion.ended(job, None);
                 self.finish(job);

@@ -110,8 +110,19 @@ pub fn save(name: &str, mime: &str, text: &str) -> Result<(), JsValue> {
     let parts = Array::of1(&JsValue::from_str(text));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob)?;
+    download_blob(name, &web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?)
+}
+
+/// Saves `bytes` (a picture) as a file, as [`save`] does text.
+pub fn save_bytes(name: &str, mime: &str, bytes: &[u8]) -> Result<(), JsValue> {
+    let array = js_sys::Uint8Array::from(bytes);
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    download_blob(name, &web_sys::Blob::new_with_u8_array_sequence_and_options(&Array::of1(&array), &options)?)
+}
+
+fn download_blob(name: &str, blob: &web_sys::Blob) -> Result<(), JsValue> {
+    let url = web_sys::Url::create_object_url_with_blob(blob)?;
     let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
     let a: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
     a.set_href(&url);

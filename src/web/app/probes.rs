@@ -43,7 +43,7 @@ impl Probes {
         Probes {
             prompt: RwSignal::new("a photo of a doctor".into()),
             contrast: RwSignal::new(String::new()),
-            baseline: RwSignal::new(Baseline::Blur),
+            baseline: RwSignal::new(Baseline::default()),
             picture: RwSignal::new(None),
             picture_file: StoredValue::new_local(None),
             seed: RwSignal::new("1".into()),
@@ -58,11 +58,16 @@ impl Probes {
         }
     }
 
-    fn number(what: &str, text: &str, least: u64) -> Result<u64, String> {
+    fn number(what: &str, text: &str, least: u64, most: u64) -> Result<u64, String> {
         match text.trim().parse::<u64>() {
-            Ok(n) if n >= least => Ok(n),
-            _ => Err(format!("{what}: `{}` is not a whole number of at least {least}", text.trim())),
+            Ok(n) if (least..=most).contains(&n) => Ok(n),
+            _ => Err(format!("{what}: `{}` is not a whole number from {least} to {most}", text.trim())),
         }
+    }
+
+    /// A cancelled job's answer, should one still come, is not shown.
+    pub fn forget(self, job: JobId) {
+        self.pending.update_value(|list| list.retain(|(_, j)| *j != job));
     }
 }
 
@@ -123,12 +128,14 @@ fn ProbeResult(probe: &'static str) -> impl IntoView {
     let save = move |kind: &'static str| {
         move |_| {
             let Some(v) = p.results.with_untracked(|all| all.iter().find(|v| v.probe == probe).cloned()) else { return };
-            let (name, mime, text) = match kind {
-                "json" => (format!("cliplens-probe-{probe}.json"), "application/json", v.json.clone()),
-                "csv" => (format!("cliplens-probe-{probe}.csv"), "text/csv", v.csv.clone()),
-                _ => (format!("cliplens-probe-{probe}.svg"), "image/svg+xml", v.svg.clone().unwrap_or_default()),
+            let name = format!("cliplens-probe-{probe}.{kind}");
+            let saved = match kind {
+                "json" => crate::files::save(&name, "application/json", &v.json),
+                "csv" => crate::files::save(&name, "text/csv", &v.csv),
+                "png" => crate::files::save_bytes(&name, "image/png", v.png.as_deref().unwrap_or_default()),
+                _ => crate::files::save(&name, "image/svg+xml", v.svg.as_deref().unwrap_or_default()),
             };
-            if let Err(e) = crate::files::save(&name, mime, &text) {
+            if let Err(e) = saved {
                 p.error.set(Some(format!("could not save {name}: {e:?}")));
             }
         }
@@ -136,6 +143,7 @@ fn ProbeResult(probe: &'static str) -> impl IntoView {
     move || {
         p.results.with(|all| all.iter().find(|v| v.probe == probe).cloned()).map(|v| {
             let has_svg = v.svg.is_some();
+            let has_png = v.png.is_some();
             view! {
                 <div class="probe-result" id=format!("probe-{probe}-result")>
                     {v.summary.iter().map(|line| view! { <p>{line.clone()}</p> }).collect_view()}
@@ -160,6 +168,7 @@ fn ProbeResult(probe: &'static str) -> impl IntoView {
                         <button id=format!("probe-{probe}-json") on:click=save("json")>"Save JSON"</button>
                         <button id=format!("probe-{probe}-csv") on:click=save("csv")>"Save CSV"</button>
                         {has_svg.then(|| view! { <button id=format!("probe-{probe}-svg") on:click=save("svg")>"Save SVG"</button> })}
+                        {has_png.then(|| view! { <button id=format!("probe-{probe}-png") on:click=save("png")>"Save PNG"</button> })}
                     </div>
                 </div>
             }
@@ -179,8 +188,9 @@ pub fn ProbesPage() -> impl IntoView {
             p.blurred.set(!model.name.starts_with("world-"));
         }
     });
-    let scenes = move |p: Probes| Probes::number("world scenes", &p.scenes.get_untracked(), 2).map(|n| n as usize);
-    let seed = move |p: Probes| Probes::number("seed", &p.seed.get_untracked(), 0);
+    // More scenes than this would hold the tab for minutes on a CPU for no better figure.
+    let scenes = move |p: Probes| Probes::number("world scenes", &p.scenes.get_untracked(), 2, 2000).map(|n| n as usize);
+    let seed = move |p: Probes| Probes::number("seed", &p.seed.get_untracked(), 0, u64::MAX);
     let on_pick = Callback::new(move |picked: Vec<(String, File)>| {
         if let Some((name, file)) = picked.into_iter().next() {
             p.picture.set(Some(name));
@@ -291,7 +301,7 @@ pub fn ProbesPage() -> impl IntoView {
                     if prompts.len() < 2 {
                         return Err("a fooling image needs at least two prompts".into());
                     }
-                    let steps = Probes::number("optimizer steps", &p.fooling_steps.get_untracked(), 1)? as usize;
+                    let steps = Probes::number("optimizer steps", &p.fooling_steps.get_untracked(), 1, 5000)? as usize;
                     Ok((format!("a fooling image for {} prompts", prompts.len()), ProbeRequest::Fooling { prompts, steps, count: scenes(p)?, seed: seed(p)? }))
                 })>"Make"</button>
             </div>

@@ -34,7 +34,9 @@ pub async fn run(job: JobId, request: ProbeRequest, files: &[File]) -> Result<()
     let model = clip.name.clone();
     let view = match request {
         ProbeRequest::Gap { count, seed } => {
-            step(job, "embedding world scenes", 0, 1).await;
+            if !step(job, "embedding world scenes", 0, 1).await {
+                return Ok(());
+            }
             let scenes = scenes(seed, count);
             let images = embed_scenes(&clip, &scenes).await.map_err(|e| e.to_string())?;
             let texts: Vec<String> = scenes.iter().map(full_caption).collect();
@@ -82,13 +84,17 @@ pub async fn run(job: JobId, request: ProbeRequest, files: &[File]) -> Result<()
             ProbeView::world_attribution(&model, &check)
         }
         ProbeRequest::Association { count, seed } => {
-            step(job, "embedding two-figure scenes", 0, 1).await;
+            if !step(job, "embedding two-figure scenes", 0, 1).await {
+                return Ok(());
+            }
             let items = association::world_questions(&clip, seed, count, association::TEMPLATE).await.map_err(|e| e.to_string())?;
             let report = association::analyse(&items, seed).map_err(|e| format!("concept association: {e}"))?;
             ProbeView::association(&model, &format!("{count} two-figure world scenes (seed {seed}) and their one-figure controls"), &report)
         }
         ProbeRequest::Social { count, seed } => {
-            step(job, "embedding counterfactual pairs", 0, 1).await;
+            if !step(job, "embedding counterfactual pairs", 0, 1).await {
+                return Ok(());
+            }
             let pairs = social::world_pairs(&clip, seed, count).await.map_err(|e| e.to_string())?;
             let sets = social::embed_word_sets(&clip, &social::world_word_sets()).await.map_err(|e| e.to_string())?;
             let report = social::analyse(&pairs, &sets, seed).map_err(|e| format!("social perception: {e}"))?;
@@ -114,7 +120,9 @@ pub async fn run(job: JobId, request: ProbeRequest, files: &[File]) -> Result<()
                 }
             }
             let inversion = finish(&clip, &inverter, false).await.map_err(|e| e.to_string())?;
-            step(job, "embedding real world scenes", 0, 1).await;
+            if !step(job, "embedding real world scenes", 0, 1).await {
+                return Ok(());
+            }
             let scenes = scenes(seed, count);
             let real = embed_scenes(&clip, &scenes).await.map_err(|e| e.to_string())?;
             let captions: Vec<String> = scenes.iter().map(full_caption).collect();
@@ -126,6 +134,9 @@ pub async fn run(job: JobId, request: ProbeRequest, files: &[File]) -> Result<()
             ProbeView::fooling(&model, &format!("{count} real world scenes (seed {seed})"), &settings, &report, png)
         }
     };
-    post(&FromWorker::ProbeViewed { job, view });
+    // A Cancel that came during the last stage still wins: the page asked for nothing more.
+    if !is_cancelled(job) {
+        post(&FromWorker::ProbeViewed { job, view });
+    }
     Ok(())
 }
