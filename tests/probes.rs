@@ -197,7 +197,7 @@ mod world {
     use cliplens::probes::{association, fooling, social};
     use cliplens::world::readback::read_back;
     use cliplens::world::render::{CELL_SIDE, TwoFigures, render_with_cells};
-    use cliplens::world::{ROLES, captions::full_caption, eval::embed_scenes, scenes};
+    use cliplens::world::{ROLES, scenes};
 
     fn world_clip() -> Clip {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world-clip");
@@ -382,13 +382,10 @@ mod world {
         let prompts: Vec<String> = fooling::WORLD_PROMPTS.iter().map(|p| p.to_string()).collect();
         let mut settings = Preset::Baseline.settings_for(64);
         settings.steps = 300;
-        let (inversion, direction) = pollster::block_on(fooling::fooling_image(&clip, &prompts, fooling::Aim::Min, settings, |_, _| true)).unwrap();
+        let fooling::Fooled { inversion, direction, texts } = pollster::block_on(fooling::fooling_image(&clip, &prompts, fooling::Aim::Min, settings, async |_| true)).unwrap();
         assert_eq!(direction.len(), 48);
-        let real_scenes = scenes(59, 300);
-        let real = pollster::block_on(embed_scenes(&clip, &real_scenes)).unwrap();
-        let captions: Vec<String> = real_scenes.iter().map(full_caption).collect();
-        let gap = fooling::gap_vector(&real, &pollster::block_on(clip.embed_texts(&captions)).unwrap().embeds);
-        let texts = pollster::block_on(clip.embed_texts(&prompts)).unwrap().embeds;
+        assert!(!inversion.stopped);
+        let (real, gap) = pollster::block_on(fooling::world_reference(&clip, 59, 300)).unwrap();
         let embed = pollster::block_on(clip.embed_images(std::slice::from_ref(&inversion.image))).unwrap().remove(0);
         let report = fooling::compare(&prompts, &texts, &embed, &real, &gap, "world").unwrap();
         assert!(prompts.len() >= 8);

@@ -18,7 +18,8 @@ pub const FLAG_ALPHA: f64 = 0.01;
 /// enough test finds any lean significant, however slight.
 pub const FLAG_MIN_EFFECT: f64 = 0.2;
 
-fn cos(a: &[f32], b: &[f32]) -> f64 {
+/// Cosine similarity in f64 (0 for a zero vector).
+pub(crate) fn cos(a: &[f32], b: &[f32]) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
     for (x, y) in a.iter().zip(b) {
         ab += *x as f64 * *y as f64;

@@ -10,9 +10,7 @@ use cliplens::compare::prepare_image;
 use cliplens::native::{Backend, device, read, read_model};
 use cliplens::probes::attribution::{self, AttributionSettings, Baseline};
 use cliplens::probes::gap::{self, Classes, GapReport};
-use cliplens::world::captions::{Task, full_caption};
-use cliplens::world::eval::{class_embeddings, embed_scenes};
-use cliplens::world::scenes;
+use cliplens::world::captions::Task;
 use cliplens::{Error, Result};
 use serde::Serialize;
 
@@ -265,15 +263,9 @@ fn run_gap(args: GapArgs) -> Result<ExitCode> {
                 .into_iter()
                 .find(|t| t.name() == args.task)
                 .ok_or_else(|| Error::usage("--task", format!("unknown task {:?}", args.task)))?;
-            let scenes = scenes(args.seed, count);
-            let images = pollster::block_on(embed_scenes(&clip, &scenes))?;
-            let texts: Vec<String> = scenes.iter().map(full_caption).collect();
-            let captions = pollster::block_on(clip.embed_texts(&texts))?.embeds;
-            let embeddings = pollster::block_on(class_embeddings(&clip, task))?;
-            let names = (0..task.classes()).map(|v| cliplens::world::captions::zero_shot_prompts(task, v)[0].clone()).collect();
-            let labels = scenes.iter().map(|s| task.truth(s)).collect();
+            let (images, captions, classes) = pollster::block_on(gap::world_inputs(&clip, args.seed, count, task))?;
             let source = format!("{count} world scenes (seed {}), zero-shot task {}", args.seed, task.name());
-            (source, images, captions, Some(Classes { names, embeddings, labels }), Vec::new())
+            (source, images, captions, Some(classes), Vec::new())
         }
         (None, Some(csv_path)) => {
             let (images, captions, labels, problems) = embed_pairs(&clip, csv_path)?;

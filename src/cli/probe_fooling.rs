@@ -12,9 +12,6 @@ use cliplens::invert::output::encode_png;
 use cliplens::invert::Preset;
 use cliplens::native::{Backend, device, read, read_model};
 use cliplens::probes::fooling::{self, Aim, FoolingReport, WORLD_PROMPTS};
-use cliplens::world::captions::full_caption;
-use cliplens::world::eval::embed_scenes;
-use cliplens::world::scenes;
 use cliplens::{Error, Result};
 
 #[derive(Args)]
@@ -76,11 +73,7 @@ pub fn run_fooling(args: FoolingArgs) -> Result<ExitCode> {
     let (source, real, gap, gap_source) = match args.world {
         Some(0) => return Err(Error::usage("--world", "needs at least one real scene to compare with")),
         Some(count) => {
-            let scenes = scenes(args.seed, count);
-            let real = pollster::block_on(embed_scenes(&clip, &scenes))?;
-            let captions: Vec<String> = scenes.iter().map(full_caption).collect();
-            let caption_embeds = pollster::block_on(clip.embed_texts(&captions))?.embeds;
-            let gap = fooling::gap_vector(&real, &caption_embeds);
+            let (real, gap) = pollster::block_on(fooling::world_reference(&clip, args.seed, count))?;
             (format!("{count} world scenes (seed {})", args.seed), real, gap, format!("{count} world scenes and their captions"))
         }
         None => {
@@ -108,7 +101,7 @@ pub fn run_fooling(args: FoolingArgs) -> Result<ExitCode> {
         eprintln!("skipped: {p}");
     }
     let steps = settings.steps;
-    let (inversion, _) = pollster::block_on(fooling::fooling_image(&clip, &prompts, aim, settings.clone(), |report, _| {
+    let fooling::Fooled { inversion, texts, .. } = pollster::block_on(fooling::fooling_image(&clip, &prompts, aim, settings.clone(), async |report| {
         if !args.json && (report.step % 10 == 0 || report.step == steps) {
             eprint!("\r  step {}/{}: similarity to the aim {:.4}", report.step, report.steps, report.similarity);
         }
@@ -120,7 +113,6 @@ pub fn run_fooling(args: FoolingArgs) -> Result<ExitCode> {
     let png = encode_png(&inversion.image, &[("Software", "CLIP Lens probe fooling".into())])?;
     std::fs::write(&args.out, png).map_err(|e| Error::io(args.out.display().to_string(), e))?;
     let fooling_embed = pollster::block_on(clip.embed_images(std::slice::from_ref(&inversion.image)))?.remove(0);
-    let texts = pollster::block_on(clip.embed_texts(&prompts))?.embeds;
     let report = fooling::compare(&prompts, &texts, &fooling_embed, &real, &gap, &gap_source).map_err(|e| Error::usage("probe fooling", e))?;
     if let Some(path) = &args.csv {
         std::fs::write(path, fooling::csv(&report)).map_err(|e| Error::io(path.display().to_string(), e))?;

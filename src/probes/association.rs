@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::associations::cos;
 use crate::audit::stats::{DEFAULT_RESAMPLES, Estimate, PermutationTest, bootstrap_mean, sign_flip_test};
 
 /// Sign patterns (or random ones) behind the paired test.
@@ -77,13 +78,6 @@ pub struct AssociationReport {
     /// Two-sided sign-flip test of that difference.
     pub test: PermutationTest,
     pub questions: Vec<QuestionResult>,
-}
-
-fn cos(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb).max(1e-12)
 }
 
 fn rate(margins: &[f64], seed: u64, margin_seed: u64) -> Rate {

@@ -280,27 +280,34 @@ mod tests {
 }
 
 #[cfg(feature = "compute")]
-pub use compute::fooling_image;
+pub use compute::{Fooled, fooling_image, world_reference};
 
 #[cfg(feature = "compute")]
 mod compute {
     use super::Aim;
     use crate::clip::Clip;
     use crate::error::{Error, Result};
-    use crate::invert::{Inversion, InvertSettings, Target, TargetTerm, TermKind, invert};
-    use crate::invert::StepReport;
-    use crate::preprocess::RgbImage;
+    use crate::invert::{Inversion, InvertSettings, Inverter, StepReport, Target, TargetTerm, TermKind, finish};
+
+    /// A fooling image, the direction it was inverted towards, and the
+    /// prompts' unit embeddings (what the comparison needs next).
+    pub struct Fooled {
+        pub inversion: Inversion,
+        pub direction: Vec<f32>,
+        pub texts: Vec<Vec<f32>>,
+    }
 
     /// Inverts towards the one direction that serves every prompt (`aim`).
-    /// `on_step` sees each step and its preview, if the settings ask for
-    /// one; `false` stops. Returns the image and the direction.
+    /// `on_step` sees each step and may answer `false` to stop (the image so
+    /// far comes back, marked stopped); it is async so a web worker can let
+    /// its event loop in (a Cancel) between steps.
     pub async fn fooling_image(
         clip: &Clip,
         prompts: &[String],
         aim: Aim,
         settings: InvertSettings,
-        on_step: impl FnMut(&StepReport, Option<&RgbImage>) -> bool,
-    ) -> Result<(Inversion, Vec<f32>)> {
+        mut on_step: impl AsyncFnMut(&StepReport) -> bool,
+    ) -> Result<Fooled> {
         if prompts.len() < 2 || prompts.iter().any(|p| p.trim().is_empty()) {
             return Err(Error::prompt("fooling image", "needs at least two prompts, none empty"));
         }
@@ -308,6 +315,28 @@ mod compute {
         let direction = aim.direction(&texts).map_err(|e| Error::prompt("fooling image", e))?;
         let term = TargetTerm { kind: TermKind::Embedding, label: format!("{} of {} prompts", aim.name(), prompts.len()), weight: 1.0 };
         let target = Target::combine(vec![(term, direction.clone())])?;
-        Ok((invert(clip, &target, settings, on_step).await?, direction))
+        let mut inverter = Inverter::new(clip, &target, settings)?;
+        let mut stopped = false;
+        while !inverter.done() {
+            let report = inverter.step().await?;
+            if !on_step(&report).await {
+                stopped = !inverter.done();
+                break;
+            }
+        }
+        Ok(Fooled { inversion: finish(clip, &inverter, stopped).await?, direction, texts })
+    }
+
+    /// The real side of the world's comparison: `count` scenes from `seed`,
+    /// embedded, and the gap vector from them and their full captions.
+    pub async fn world_reference(clip: &Clip, seed: u64, count: usize) -> Result<(Vec<Vec<f32>>, Vec<f64>)> {
+        use crate::world::captions::full_caption;
+        use crate::world::eval::embed_scenes;
+        let scenes = crate::world::scenes(seed, count);
+        let real = embed_scenes(clip, &scenes).await?;
+        let captions: Vec<String> = scenes.iter().map(full_caption).collect();
+        let caption_embeds = clip.embed_texts(&captions).await?.embeds;
+        let gap = super::gap_vector(&real, &caption_embeds);
+        Ok((real, gap))
     }
 }

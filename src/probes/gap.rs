@@ -415,6 +415,27 @@ pub fn scatter_svg(report: &GapReport) -> String {
     s
 }
 
+#[cfg(feature = "compute")]
+/// The world's pairs: `count` scenes from `seed`, embedded, their full
+/// captions embedded, and the zero-shot classes of `task` with each scene's truth.
+pub async fn world_inputs(
+    clip: &crate::clip::Clip,
+    seed: u64,
+    count: usize,
+    task: crate::world::captions::Task,
+) -> crate::error::Result<(Vec<Vec<f32>>, Vec<Vec<f32>>, Classes)> {
+    use crate::world::captions::{full_caption, zero_shot_prompts};
+    use crate::world::eval::{class_embeddings, embed_scenes};
+    let scenes = crate::world::scenes(seed, count);
+    let images = embed_scenes(clip, &scenes).await?;
+    let texts: Vec<String> = scenes.iter().map(full_caption).collect();
+    let captions = clip.embed_texts(&texts).await?.embeds;
+    let embeddings = class_embeddings(clip, task).await?;
+    let names = (0..task.classes()).map(|v| zero_shot_prompts(task, v)[0].clone()).collect();
+    let labels = scenes.iter().map(|s| task.truth(s)).collect();
+    Ok((images, captions, Classes { names, embeddings, labels }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,18 +4,16 @@
 
 use cliplens::compare::prepare_image;
 use cliplens::invert::output::encode_png;
-use cliplens::invert::target::{Target, TargetTerm, TermKind};
-use cliplens::invert::{Inverter, Preset, finish};
+use cliplens::invert::Preset;
 use cliplens::probes::attribution::{self, AttributionSettings, Baseline};
 use cliplens::probes::fooling::{self, Aim};
-use cliplens::probes::gap::{self, Classes};
+use cliplens::probes::gap;
 use cliplens::probes::view::ProbeView;
 use cliplens::probes::{association, social};
 use cliplens::protocol::{FromWorker, JobId, ProbeRequest, ProgressUnit};
-use cliplens::world::captions::{Task, full_caption, zero_shot_prompts};
-use cliplens::world::eval::{class_embeddings, embed_scenes};
+use cliplens::world::captions::{Task, full_caption};
 use cliplens::world::render::render;
-use cliplens::world::{ROLES, role_scenes, scenes};
+use cliplens::world::{ROLES, role_scenes};
 use web_sys::File;
 
 use crate::jobs::{loaded_clip, progress};
@@ -37,15 +35,8 @@ pub async fn run(job: JobId, request: ProbeRequest, files: &[File]) -> Result<()
             if !step(job, "embedding world scenes", 0, 1).await {
                 return Ok(());
             }
-            let scenes = scenes(seed, count);
-            let images = embed_scenes(&clip, &scenes).await.map_err(|e| e.to_string())?;
-            let texts: Vec<String> = scenes.iter().map(full_caption).collect();
-            let captions = clip.embed_texts(&texts).await.map_err(|e| e.to_string())?.embeds;
             let task = Task::Attribute(cliplens::world::COLOR);
-            let embeddings = class_embeddings(&clip, task).await.map_err(|e| e.to_string())?;
-            let names = (0..task.classes()).map(|v| zero_shot_prompts(task, v)[0].clone()).collect();
-            let labels = scenes.iter().map(|s| task.truth(s)).collect();
-            let classes = Classes { names, embeddings, labels };
+            let (images, captions, classes) = gap::world_inputs(&clip, seed, count, task).await.map_err(|e| e.to_string())?;
             let report = gap::modality_gap(&images, &captions, Some(&classes), &gap::DEFAULT_LAMBDAS).map_err(|e| format!("modality gap: {e}"))?;
             ProbeView::gap(&model, &format!("{count} world scenes (seed {seed}), zero-shot colour"), &report)
         }
@@ -102,32 +93,18 @@ pub async fn run(job: JobId, request: ProbeRequest, files: &[File]) -> Result<()
         }
         ProbeRequest::Fooling { prompts, steps, count, seed } => {
             let prompts: Vec<String> = prompts.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
-            if prompts.len() < 2 {
-                return Err("a fooling image needs at least two prompts".into());
-            }
-            let texts = clip.embed_texts(&prompts).await.map_err(|e| e.to_string())?.embeds;
-            let direction = Aim::Min.direction(&texts)?;
-            let term = TargetTerm { kind: TermKind::Embedding, label: format!("max-min direction of {} prompts", prompts.len()), weight: 1.0 };
-            let target = Target::combine(vec![(term, direction)]).map_err(|e| e.to_string())?;
             let mut settings = Preset::Baseline.settings_for(clip.config().vision_config.image_size);
             settings.seed = seed;
             settings.steps = steps.max(1);
-            let mut inverter = Inverter::new(&clip, &target, settings.clone()).map_err(|e| e.to_string())?;
-            while !inverter.done() {
-                let report = inverter.step().await.map_err(|e| e.to_string())?;
-                if !step(job, "optimizing the fooling image", report.step, report.steps).await {
-                    return Ok(());
-                }
-            }
-            let inversion = finish(&clip, &inverter, false).await.map_err(|e| e.to_string())?;
-            if !step(job, "embedding real world scenes", 0, 1).await {
+            let fooling::Fooled { inversion, texts, .. } = fooling::fooling_image(&clip, &prompts, Aim::Min, settings.clone(), async |report| {
+                step(job, "optimizing the fooling image", report.step, report.steps).await
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            if inversion.stopped || !step(job, "embedding real world scenes", 0, 1).await {
                 return Ok(());
             }
-            let scenes = scenes(seed, count);
-            let real = embed_scenes(&clip, &scenes).await.map_err(|e| e.to_string())?;
-            let captions: Vec<String> = scenes.iter().map(full_caption).collect();
-            let caption_embeds = clip.embed_texts(&captions).await.map_err(|e| e.to_string())?.embeds;
-            let gap = fooling::gap_vector(&real, &caption_embeds);
+            let (real, gap) = fooling::world_reference(&clip, seed, count).await.map_err(|e| e.to_string())?;
             let embed = clip.embed_images(std::slice::from_ref(&inversion.image)).await.map_err(|e| e.to_string())?.remove(0);
             let report = fooling::compare(&prompts, &texts, &embed, &real, &gap, &format!("{count} world scenes and their captions"))?;
             let png = encode_png(&inversion.image, &[("Software", "CLIP Lens fooling image".into())]).map_err(|e| e.to_string())?;
