@@ -13,6 +13,7 @@ use cliplens::compare::prepare_image;
 use cliplens::native::{Backend, device, read, read_model};
 use cliplens::preprocess::RgbImage;
 use cliplens::probes::association::{self, AssociationReport, Question, QuestionEmbeddings};
+use cliplens::probes::view::{self, pct};
 use cliplens::probes::social::{self, ADJECTIVE_TEMPLATE, CounterfactualPair, SocialReport};
 use cliplens::{Error, Result};
 
@@ -259,7 +260,6 @@ fn question_embeddings(
 }
 
 fn print_association(model: &str, source: &str, r: &AssociationReport) {
-    let pct = |e: &cliplens::audit::stats::Estimate| format!("{:.1}% [{:.1}, {:.1}]", 100.0 * e.value, 100.0 * e.ci95[0], 100.0 * e.ci95[1]);
     println!("Concept association of {model} on {source}");
     println!("  the other object's attribute wins (95% interval):");
     println!("    with both objects   {} of {} questions: {}", r.two_object.other_wins, r.two_object.questions, pct(&r.two_object.rate));
@@ -269,16 +269,7 @@ fn print_association(model: &str, source: &str, r: &AssociationReport) {
         r.single_object.questions,
         pct(&r.single_object.rate)
     );
-    if r.paired == 0 {
-        println!("  no question has both pictures, so the second object's effect is not measured");
-    } else {
-        println!(
-            "  the second object adds {} to the rate over {} paired questions (sign-flip p = {:.4})",
-            pct(&r.rate_difference),
-            r.paired,
-            r.test.p_value
-        );
-    }
+    println!("  {}", view::association_effect(r));
 }
 
 pub fn run_social(args: SocialArgs) -> Result<ExitCode> {

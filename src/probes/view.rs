@@ -26,8 +26,24 @@ pub struct ProbeView {
     pub csv: String,
 }
 
-fn pct(e: &Estimate) -> String {
+/// A rate with its 95% interval, in percent: "48.5% [41.5, 55.5]".
+pub fn pct(e: &Estimate) -> String {
     format!("{:.1}% [{:.1}, {:.1}]", 100.0 * e.value, 100.0 * e.ci95[0], 100.0 * e.ci95[1])
+}
+
+/// The association probe's answer in one sentence: what the second object
+/// adds to the rate, or why that is not measured (CLI and page both say it).
+pub fn association_effect(report: &AssociationReport) -> String {
+    if report.paired == 0 {
+        "No question has both pictures, so the second object's effect is not measured.".into()
+    } else {
+        format!(
+            "The second object adds {} to the rate over {} paired questions (sign-flip p = {:.4}).",
+            pct(&report.rate_difference),
+            report.paired,
+            report.test.p_value
+        )
+    }
 }
 
 fn signed(e: &Estimate) -> String {
@@ -156,16 +172,7 @@ impl ProbeView {
             probe: "association".into(),
             summary: vec![
                 format!("{model} on {source}: how often the other object's attribute wins (95% bootstrap intervals)."),
-                if report.paired == 0 {
-                    "No question has both pictures, so the second object's effect is not measured.".into()
-                } else {
-                    format!(
-                        "The second object adds {} to the rate over {} paired questions (sign-flip p = {:.4}).",
-                        pct(&report.rate_difference),
-                        report.paired,
-                        report.test.p_value
-                    )
-                },
+                association_effect(report),
             ],
             headers: ["pictures", "questions", "other attribute wins", "rate", "mean margin (other − own)"].map(String::from).to_vec(),
             rows: [("both objects", &report.two_object), ("the object alone", &report.single_object)]
